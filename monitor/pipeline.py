@@ -1,0 +1,223 @@
+"""Pipeline stages as plain functions: the scheduler, the CLI and the tests all call these.
+
+``poll`` is the collect stage: every enabled source (× brand for search sources) is fetched
+concurrently, matched against the brand queries, and stored. One failing source is recorded in
+``source_state`` and never stops the others; what was fetched is stored before anything else runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.config import Brand, Config, SourceSpec
+from monitor.query import Document, Query
+from monitor.records import Post, isoformat, utcnow
+from monitor.store import SourceState, Store
+from monitor.urls import canonical_url, site_of
+from sources.base import Collected, Collector
+from sources.errors import SourceError
+from sources.http import HttpClient
+from sources.registry import collector_class
+
+__all__ = ["PollReport", "SourceReport", "document_of", "match_brands", "poll", "state_key"]
+
+log = logging.getLogger("groundswell.pipeline")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceReport:
+    key: str
+    source: str
+    type: str
+    brand: str | None
+    ok: bool
+    fetched: int = 0
+    matched: int = 0
+    new: int = 0
+    snapshots: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    new_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    sources: tuple[SourceReport, ...]
+
+    @property
+    def all_failed(self) -> bool:
+        return bool(self.sources) and not any(r.ok for r in self.sources)
+
+    @property
+    def new(self) -> int:
+        return sum(r.new for r in self.sources)
+
+    @property
+    def new_ids(self) -> tuple[str, ...]:
+        return tuple(i for r in self.sources for i in r.new_ids)
+
+
+def state_key(spec: SourceSpec, brand: Brand | None) -> str:
+    return f"{spec.name}|{brand.name}" if brand is not None else spec.name
+
+
+def document_of(post: Post) -> Document:
+    site = " ".join(filter(None, [post.site or "", site_of(post.url)]))
+    return Document(
+        title=post.title,
+        text=post.text,
+        author=post.author or "",
+        site=site,
+        lang=post.lang or "",
+        source=post.source,
+    )
+
+
+def match_brands(post: Post, brands: Sequence[Brand]) -> list[str]:
+    """Names of the brands whose query matches the post (tokenized once for all of them)."""
+    prepared = Query.prepare(document_of(post))
+    return [
+        brand.name
+        for brand in brands
+        if brand.query is not None and brand.query.matches_prepared(prepared)
+    ]
+
+
+def _targets(spec: SourceSpec, cls: type[Collector], brands: Sequence[Brand]) -> list[Brand | None]:
+    if not cls.per_brand:
+        return [None]
+    wanted = {name.casefold() for name in spec.brands}
+    return [b for b in brands if not wanted or b.name.casefold() in wanted]
+
+
+def poll(
+    config: Config,
+    store: Store,
+    client: HttpClient,
+    *,
+    only: Sequence[str] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    workers: int = 8,
+) -> PollReport:
+    """Run one collection round over the configured sources (or the ``only`` names)."""
+    specs = [s for s in config.sources if s.enabled and (not only or s.name in only)]
+    jobs: list[tuple[SourceSpec, Brand | None, SourceState, Collector]] = []
+    for spec in specs:
+        cls = collector_class(spec.type)
+        collector = cls(spec, client, clock)
+        for brand in _targets(spec, cls, config.brands):
+            key = state_key(spec, brand)
+            state = store.get_state(key) or SourceState(
+                key=key, source=spec.name, type=spec.type, brand=brand.name if brand else None
+            )
+            jobs.append((spec, brand, state, collector))
+
+    reports: list[SourceReport] = []
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="collect"
+    ) as pool:
+        futures: list[
+            tuple[tuple[SourceSpec, Brand | None, SourceState, Collector], float, Future[Collected]]
+        ] = []
+        for job in jobs:
+            futures.append((job, time.perf_counter(), pool.submit(job[3].collect, job[2], job[1])))
+        # Results are stored on this thread, one transaction per source, as they arrive in order.
+        for (spec, brand, state, _), started, future in futures:
+            reports.append(_finish(config, store, spec, brand, state, future, started, clock))
+    return PollReport(tuple(reports))
+
+
+def _finish(
+    config: Config,
+    store: Store,
+    spec: SourceSpec,
+    brand: Brand | None,
+    state: SourceState,
+    future: Future[Collected],
+    started: float,
+    clock: Callable[[], datetime],
+) -> SourceReport:
+    now = clock()
+    attempt = state.evolve(
+        last_attempt_at=isoformat(now),
+        next_poll_at=isoformat(now + timedelta(seconds=spec.interval)),
+    )
+    brand_name = brand.name if brand else None
+    try:
+        collected = future.result()
+    except SourceError as exc:
+        return _record_failure(store, spec, attempt, brand_name, str(exc), started)
+    except Exception as exc:  # a bug in one collector must not stop the others
+        log.exception("collector %s crashed", spec.name)
+        return _record_failure(
+            store,
+            spec,
+            attempt,
+            brand_name,
+            f"internal error in collector: {type(exc).__name__}: {exc}",
+            started,
+        )
+    matched = [
+        (post, names) for post in collected.posts if (names := match_brands(post, config.brands))
+    ]
+    result = store.upsert_posts(matched, seen_at=now, canonicalize=canonical_url)
+    new_state = collected.state.evolve(
+        last_attempt_at=attempt.last_attempt_at,
+        next_poll_at=attempt.next_poll_at,
+        last_success_at=isoformat(now),
+        consecutive_failures=0,
+        items_total=state.items_total + result.new,
+        last_items=len(collected.posts),
+        mode=collected.mode or collected.state.mode,
+        breaker="closed",
+    )
+    store.save_state(new_state)
+    for note in collected.notes:
+        log.warning("%s: %s", spec.name, note)
+    return SourceReport(
+        new_state.key,
+        spec.name,
+        spec.type,
+        brand_name,
+        True,
+        len(collected.posts),
+        len(matched),
+        result.new,
+        result.snapshots,
+        collected.not_modified,
+        None,
+        time.perf_counter() - started,
+        result.new_ids,
+    )
+
+
+def _record_failure(
+    store: Store,
+    spec: SourceSpec,
+    state: SourceState,
+    brand: str | None,
+    message: str,
+    started: float,
+) -> SourceReport:
+    log.warning("%s: %s", spec.name, message)
+    failed = state.evolve(
+        last_error=message,
+        last_error_at=state.last_attempt_at,
+        consecutive_failures=state.consecutive_failures + 1,
+    )
+    store.save_state(failed)
+    return SourceReport(
+        failed.key,
+        spec.name,
+        spec.type,
+        brand,
+        False,
+        error=message,
+        seconds=time.perf_counter() - started,
+    )
