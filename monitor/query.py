@@ -440,7 +440,11 @@ class _Parser:
         star = raw.find("*")
         prefix = star >= 0
         if prefix and star != len(raw) - 1:
-            raise self.error("a wildcard * is only allowed at the end of a word", column + star)
+            raise self.error(
+                "a wildcard * is only allowed at the end of a word (quote the word to search "
+                "for it as written)",
+                column + star,
+            )
         folded = tokens(raw[:-1] if prefix else raw)
         if not folded:
             if prefix:
@@ -456,13 +460,14 @@ class _Parser:
         return Text(words, scope, False, column)
 
     def phrase(self, raw: str, column: int, scope: TextField) -> Text:
+        # Inside quotes a "*" ending a word is a wildcard; anywhere else it is punctuation
+        # (so a brand such as "E*Trade" can be quoted).
         words: list[Word] = []
-        for piece in re.finditer(r"\S+", raw):
-            part = piece.group()
-            if "*" in part:
-                words.extend(self.word(part, column + 1 + piece.start(), scope).words)
-            else:
-                words.extend(Word(tok) for tok in tokens(part))
+        for piece in raw.split():
+            found = [Word(tok) for tok in tokens(piece)]
+            if found and piece.endswith("*") and tokens(piece[:-1]) == tokens(piece):
+                found[-1] = Word(found[-1].token, True)
+            words.extend(found)
         if not words:
             raise self.error("empty phrase: expected words between the quotes", column)
         return Text(tuple(words), scope, True, column)
@@ -540,8 +545,9 @@ def _phrase_spans(field_: _Field, words: tuple[Word, ...]) -> list[Span]:
     first, rest = words[0], words[1:]
     if not rest:
         return [(i, i) for i in _word_positions(field_, first)]
-    if not all(_word_in(field_, w) for w in words):
-        return []
+    for word in words:
+        if not _word_in(field_, word):
+            return []
     toks = field_.tokens
     last = len(rest)
     spans: list[Span] = []
@@ -571,8 +577,8 @@ def _compile(node: Node) -> Matcher:
     if isinstance(node, Or):
         parts = tuple(_compile(child) for child in node.children)
         return lambda doc: any(part(doc) for part in parts)
-    spans = _compile_spans(node)
-    return lambda doc: bool(spans(doc.title)) or bool(spans(doc.text))
+    found = _compile_near_found(node)
+    return lambda doc: found(doc.title) or found(doc.text)
 
 
 def _compile_text(node: Text) -> Matcher:
@@ -586,7 +592,11 @@ def _compile_text(node: Text) -> Matcher:
         return lambda doc: token in doc.author.vocab
     if len(words) == 1:
         prefix = words[0].token
+        if scope == "body":
+            return lambda doc: doc.title.has_prefix(prefix) or doc.text.has_prefix(prefix)
         return lambda doc: any(f.has_prefix(prefix) for f in doc.fields(scope))
+    if scope == "body":
+        return lambda doc: bool(_phrase_spans(doc.title, words) or _phrase_spans(doc.text, words))
     return lambda doc: any(_phrase_spans(f, words) for f in doc.fields(scope))
 
 
@@ -609,10 +619,42 @@ def _compile_meta(node: Meta) -> Matcher:
     return site_name
 
 
+def _gap(left: Span, right: Span) -> int:
+    """Words between two spans, in either order; negative when they overlap (as in FTS5)."""
+    return max(right[0] - left[1], left[0] - right[1]) - 1
+
+
+def _compile_near_found(node: Near) -> Callable[[_Field], bool]:
+    """Whether NEAR holds in one field, stopping at the first pair close enough."""
+    left, right, distance = _compile_spans(node.left), _compile_spans(node.right), node.distance
+
+    def found(f: _Field) -> bool:
+        lefts = left(f)
+        if not lefts:
+            return False
+        rights = right(f)
+        for ls in lefts:
+            for rs in rights:
+                if _gap(ls, rs) <= distance:
+                    return True
+        return False
+
+    return found
+
+
 def _compile_spans(node: Node) -> Spanner:
     if isinstance(node, Text):
         words = node.words
-        return lambda f: _phrase_spans(f, words)
+        if len(words) > 1 or words[0].prefix:
+            return lambda f: _phrase_spans(f, words)
+        token = words[0].token
+
+        def word_spans(f: _Field) -> list[Span]:
+            if token not in f.vocab:
+                return []
+            return [(i, i) for i in f.positions(token)]
+
+        return word_spans
     if isinstance(node, Or):
         parts = tuple(_compile_spans(child) for child in node.children)
         return lambda f: [span for part in parts for span in part(f)]
@@ -637,12 +679,11 @@ def _compile_spans(node: Node) -> Spanner:
             if not lefts:
                 return []
             rights = right(f)
-            # Words between the two sides; negative when they overlap (FTS5 counts it the same way).
             return [
-                (min(ls, rs), max(le, re_))
-                for ls, le in lefts
-                for rs, re_ in rights
-                if max(rs - le, ls - re_) - 1 <= distance
+                (min(ls[0], rs[0]), max(ls[1], rs[1]))
+                for ls in lefts
+                for rs in rights
+                if _gap(ls, rs) <= distance
             ]
 
         return near_spans

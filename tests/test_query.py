@@ -46,6 +46,9 @@ MATCH_CASES: list[tuple[str, Document, bool]] = [
     ('"refund* request"', D(text="my refunded request was lost"), True),
     ('"refund* request"', D(text="my refunded late request"), False),
     ("e-mail", D(text="send an E MAIL"), True),
+    ('"E*Trade"', D(text="E*TRADE is down"), True),
+    ('"E*Trade"', D(text="trade e"), False),
+    ('"refund* *"', D(text="Refunds!"), True),
     ("don't", D(text="I DON'T care"), True),
     # wildcard
     ("refund*", D(text="Refunding is slow"), True),
@@ -149,7 +152,6 @@ def test_matches(query: str, doc: Document, expected: bool) -> None:
         ("*", 1, "wildcard"),
         ("refund *", 8, "wildcard"),
         ("re*fund", 3, "only allowed at the end"),
-        ('"re*fund now"', 4, "only allowed at the end"),
         ("title: refund", 7, "right after title:"),
         ("site:exa*", 9, "wildcards are not supported"),
         ("refund - spam", 9, "after '-'"),
