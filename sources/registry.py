@@ -18,6 +18,7 @@ __all__ = ["UnknownSourceType", "collector_class", "known_types"]
 BUILTIN = MappingProxyType(
     {
         "rss": "sources.rss:RssCollector",
+        "hackernews": "sources.hackernews:HackerNewsCollector",
     }
 )
 
