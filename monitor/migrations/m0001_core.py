@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from monitor.textnorm import SQL_FOLD
+from monitor.textnorm import FTS5_TOKENIZE, SQL_FOLD
 
 
 def upgrade(db: sqlite_utils.Database) -> None:
@@ -95,7 +95,7 @@ def upgrade(db: sqlite_utils.Database) -> None:
     # (ł, ß, ø ...) so that "lodz" finds "Łódź" just as the query language does.
     db.execute(
         "CREATE VIRTUAL TABLE posts_fts USING fts5(title, text, author, content='posts', "
-        "content_rowid='rowid', tokenize='unicode61 remove_diacritics 2')"
+        f"content_rowid='rowid', tokenize={FTS5_TOKENIZE})"
     )
     fold_new = ", ".join(SQL_FOLD(f"coalesce(new.{c}, '')") for c in ("title", "text", "author"))
     fold_old = ", ".join(SQL_FOLD(f"coalesce(old.{c}, '')") for c in ("title", "text", "author"))
