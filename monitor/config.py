@@ -288,25 +288,29 @@ def _parse_brands(raw: Any, problems: Problems) -> tuple[Brand, ...]:
             continue
         problems.unknown_keys(item, _BRAND_KEYS, path)
         name = problems.expect(item, "name", str, path, required=True)
+        aliases = problems.string_list(item, "aliases", path)
+        handles = problems.string_list(item, "handles", path)
+        domains = problems.string_list(item, "domains", path)
+        languages = problems.string_list(item, "languages", path)
+        competitors = problems.string_list(item, "competitors", path)
+        query_text = problems.expect(item, "query", str, path)
         if not name:
             continue
         if name.casefold() in seen:
-            problems.add(f"{path}.name", f"brand {name!r} is defined twice")
+            problems.add(
+                f"{path}.name", f"brand {name!r} is defined twice", "merge the two entries"
+            )
         seen.add(name.casefold())
-        aliases = problems.string_list(item, "aliases", path)
-        handles = problems.string_list(item, "handles", path)
-        query_text = problems.expect(item, "query", str, path) or default_query_text(
-            name, aliases, handles
-        )
+        query_text = query_text or default_query_text(name, aliases, handles)
         drafts.append(
             {
                 "name": name,
                 "query": _parse_query(query_text, f"{path}.query", problems),
                 "aliases": aliases,
                 "handles": handles,
-                "domains": problems.string_list(item, "domains", path),
-                "languages": problems.string_list(item, "languages", path),
-                "competitors": problems.string_list(item, "competitors", path),
+                "domains": domains,
+                "languages": languages,
+                "competitors": competitors,
             }
         )
     # Competitors are brands too: watched with their own query when defined, else by name.

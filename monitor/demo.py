@@ -85,7 +85,7 @@ def run_demo(
                     )
             echo("")
             echo('Try:  groundswell search "refund NEAR/5 never"')
-            echo("      groundswell search 'lang:pl OR lang:ru' --format json")
+            echo("      groundswell search 'zwrot* OR возврат* OR reembolso' --format json")
             echo("      groundswell status --db " + str(db_path))
     return 1 if report.all_failed else 0
 

@@ -20,7 +20,7 @@ SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 
 
 def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else -1  # type: ignore[arg-type]
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1  # type: ignore[arg-type,unused-ignore]
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,7 +193,10 @@ class Store:
         ids = list(batch)
         with self.transaction() as conn:
             existing = self._existing(conn, ids)
-            new_rows, updates, brand_rows, snapshot_rows = [], [], [], []
+            new_rows: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            brand_rows: list[tuple[str, str, str]] = []
+            snapshot_rows: list[tuple[Any, ...]] = []
             for post_id, (post, brands) in batch.items():
                 content_hash = post.content_hash()
                 if post_id not in existing:

@@ -43,4 +43,5 @@ def collector_class(kind: str) -> type[Collector]:
     if target is None:
         raise UnknownSourceType(kind)
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+    cls: type[Collector] = getattr(importlib.import_module(module_name), attr)
+    return cls
