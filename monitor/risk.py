@@ -1,0 +1,547 @@
+"""Viral risk: harm × reach (lifted by spread and velocity) → a 0..1 score, a severity and reasons.
+
+::
+
+    reach_eff = 1 − (1 − reach) · (1 − spread_weight · spread) · (1 − velocity_weight · fast)
+    risk      = harm^harm_exponent · reach_eff^reach_exponent   (× competitor_factor for rivals)
+
+``harm`` comes from :mod:`monitor.harm`, ``reach`` from the forecast (:mod:`monitor.forecast`),
+``spread`` from the story (:mod:`monitor.spread`), ``fast = 1 − exp(−units per hour /
+velocity_reference)``. A harmless viral post and a harmful post nobody shares both stay low;
+a specific, angry complaint that is starting to travel goes up. Every score carries reasons a
+person can read, with the numbers: ``complaint (0.93, de)``, ``legal threat``, ``shares ×6 in
+40 min``, ``forecast 12k engagement``, ``author 48k followers``, ``picked up by 2 news sites``.
+
+The stage :func:`score_pending` rescoring posts whose snapshots, assessment or story changed, and
+judging the brand-level bursts of the hours that ended, lives here too; its scores are stored in
+``risk_scores`` (one row per change), its bursts in ``bursts``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any
+
+from monitor.bursts import Burst, BurstMonitor, floor_hour
+from monitor.events import EventKind, RiskEvent, Severity, severity_rank
+from monitor.forecast import Calibration, Forecast, describe, forecast, learn_calibration
+from monitor.harm import CUE_LABELS, HarmEstimate, LexiconHarm, combine_harm
+from monitor.records import Snapshot, isoformat, parse_iso
+from monitor.risk_settings import RiskSettings, risk_settings
+from monitor.spread import Mention, Spread, spread_of
+
+__all__ = [
+    "PostFacts",
+    "RiskScore",
+    "burst_event",
+    "burst_reasons",
+    "combine",
+    "render_reasons",
+    "score_pending",
+    "score_post",
+    "severity_of",
+    "to_event",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PostFacts:
+    """What scoring needs to know about a post besides its snapshots and text harm."""
+
+    post_id: str
+    brand: str
+    source: str
+    published_at: datetime | None
+    author_followers: int | None = None
+    lang: str | None = None
+    story_id: str | None = None
+    is_competitor: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RiskScore:
+    """One post's risk at one moment, with everything behind it."""
+
+    risk: float
+    severity: Severity | None  # None: below the info threshold
+    reasons: tuple[str, ...]
+    harm: HarmEstimate
+    forecast: Forecast
+    spread: Spread
+    reach_effective: float
+
+    def components(self) -> dict[str, Any]:
+        f = self.forecast
+        return {
+            "harm": round(self.harm.harm, 4),
+            "complaint": round(self.harm.complaint, 4),
+            "negative": round(self.harm.negative, 4),
+            "cues": list(self.harm.cues),
+            "harm_method": self.harm.method,
+            "reach": round(f.reach, 4),
+            "reach_effective": round(self.reach_effective, 4),
+            "engagement": round(f.current, 2),
+            "forecast": round(f.final, 2),
+            "forecast_loglinear": round(f.loglinear, 2),
+            "forecast_hawkes": None if f.hawkes is None else round(f.hawkes, 2),
+            "kappa": None if f.kappa is None else round(f.kappa, 4),
+            "age_s": round(f.age, 1),
+            "snapshots": f.snapshots,
+            "spread": round(self.spread.score, 4),
+            "mentions": self.spread.mentions,
+            "sources": list(self.spread.sources),
+            "news_sites": list(self.spread.news_sites),
+        }
+
+
+def severity_of(risk: float, settings: RiskSettings) -> Severity | None:
+    """The highest severity whose threshold ``risk`` reaches, or None below ``info``."""
+    thresholds = settings.severity
+    if risk >= thresholds.critical:
+        return "critical"
+    if risk >= thresholds.warning:
+        return "warning"
+    if risk >= thresholds.info:
+        return "info"
+    return None
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
+
+
+def combine(
+    harm: float,
+    reach: float,
+    spread: float,
+    units_per_hour: float,
+    settings: RiskSettings,
+    *,
+    is_competitor: bool = False,
+) -> tuple[float, float]:
+    """(risk, effective reach) from the components; the formula is in the module docstring."""
+    c = settings.combine
+    harm = min(1.0, max(0.0, _finite(harm)))
+    reach = min(1.0, max(0.0, _finite(reach)))
+    spread = min(1.0, max(0.0, _finite(spread)))
+    fast = 1.0 - math.exp(-max(_finite(units_per_hour), 0.0) / max(c.velocity_reference, 1e-9))
+    reach_eff = 1.0 - (1.0 - reach) * (1.0 - c.spread_weight * spread) * (
+        1.0 - c.velocity_weight * fast
+    )
+    reach_eff = min(1.0, max(0.0, reach_eff))
+    risk = (harm**c.harm_exponent) * (reach_eff**c.reach_exponent)
+    if is_competitor:
+        risk *= c.competitor_factor
+    return min(1.0, max(0.0, _finite(risk))), reach_eff
+
+
+def render_reasons(
+    harm: HarmEstimate,
+    fc: Forecast,
+    spread: Spread,
+    author_followers: int | None,
+    *,
+    source: str | None = None,
+) -> tuple[str, ...]:
+    """Reasons a person can read, strongest first, each with its numbers."""
+    reasons: list[str] = []
+    where = f", {harm.lang}" if harm.lang else ""
+    if harm.complaint >= 0.5:
+        reasons.append(f"complaint ({harm.complaint:.2f}{where})")
+    elif harm.negative >= 0.5:
+        reasons.append(f"negative ({harm.negative:.2f}{where})")
+    reasons.extend(CUE_LABELS.get(cue, cue.replace("_", " ")) for cue in harm.cues)
+    speed = fc.velocity
+    if speed is not None and speed.after >= 5 and speed.factor >= 2.0:
+        reasons.append(f"{speed.metric} ×{speed.factor:.0f} in {_minutes(speed.minutes)}")
+    if not fc.from_prior and fc.final >= max(2.0 * fc.current, fc.current + 10):
+        reasons.append(f"forecast {describe(fc.final)} engagement (now {describe(fc.current)})")
+    elif fc.current >= 10:
+        reasons.append(f"engagement {describe(fc.current)}" + (f" on {source}" if source else ""))
+    if author_followers and author_followers >= 1000:
+        reasons.append(f"author {describe(author_followers)} followers")
+    if spread.news_sites and spread.mentions > 1:
+        sites = len(spread.news_sites)
+        reasons.append(f"picked up by {sites} news site{'s' if sites != 1 else ''}")
+    if len(spread.sources) > 1:
+        reasons.append(f"on {len(spread.sources)} sources")
+    if len(spread.languages) > 1:
+        reasons.append(f"in {len(spread.languages)} languages")
+    if harm.method == "lexicon":
+        reasons.append("harm from the lexicon (no model)")
+    return tuple(reasons)
+
+
+def _minutes(minutes: float) -> str:
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.0f} h"
+    return f"{minutes / 1440:.0f} days"
+
+
+def score_post(
+    facts: PostFacts,
+    harm: HarmEstimate,
+    snapshots: Sequence[Snapshot],
+    spread: Spread,
+    settings: RiskSettings,
+    *,
+    calibration: Calibration | None = None,
+    now: datetime | None = None,
+) -> RiskScore:
+    """Score one post at ``now`` from its visible snapshots, text harm and story spread."""
+    fc = forecast(
+        snapshots,
+        source=facts.source,
+        published_at=facts.published_at,
+        author_followers=facts.author_followers,
+        settings=settings.forecast,
+        calibration=calibration,
+        now=now,
+    )
+    speed = fc.velocity.units_per_hour if fc.velocity is not None else 0.0
+    risk, reach_eff = combine(
+        harm.harm, fc.reach, spread.score, speed, settings, is_competitor=facts.is_competitor
+    )
+    reasons = render_reasons(harm, fc, spread, facts.author_followers, source=facts.source)
+    return RiskScore(risk, severity_of(risk, settings), reasons, harm, fc, spread, reach_eff)
+
+
+def to_event(facts: PostFacts, score: RiskScore, at: datetime, settings: RiskSettings) -> RiskEvent:
+    """The RiskEvent for a scored post (severity at least ``info`` for the record)."""
+    kind: EventKind = "story" if score.spread.mentions > 1 else "post"
+    return RiskEvent(
+        kind=kind,
+        brand=facts.brand,
+        post_id=facts.post_id,
+        at=at,
+        risk=round(score.risk, 4),
+        severity=score.severity or "info",
+        reasons=score.reasons,
+        story_id=facts.story_id,
+        source=facts.source,
+        lang=score.harm.lang or facts.lang,
+        cues=score.harm.cues,
+        is_competitor=facts.is_competitor,
+    )
+
+
+def burst_reasons(burst: Burst, settings: RiskSettings) -> tuple[str, ...]:
+    what = "negative mentions" if burst.series == "negative" else "mentions"
+    if burst.kind == "spike":
+        return (
+            f"{what} burst: {burst.count} in 1 h vs {burst.expected:.1f} expected "
+            f"(×{burst.ratio:.1f}, p={burst.p_value:.1g})",
+        )
+    return (
+        f"{what} rising for hours: {burst.count} in the last hour vs {burst.expected:.1f} "
+        f"expected (CUSUM {burst.cusum:.1f} > {settings.bursts.cusum_h:g})",
+    )
+
+
+def burst_event(burst: Burst, post_id: str, at: datetime, settings: RiskSettings) -> RiskEvent:
+    """A brand-level burst as a RiskEvent (kind ``burst``)."""
+    b = settings.bursts
+    risk = b.burst_risk if burst.kind == "spike" else b.ramp_risk
+    if burst.series == "negative":
+        risk += b.negative_bonus
+    if burst.is_competitor:
+        risk *= settings.combine.competitor_factor
+    risk = min(1.0, max(0.0, risk))
+    return RiskEvent(
+        kind="burst",
+        brand=burst.brand,
+        post_id=post_id,
+        at=at,
+        risk=round(risk, 4),
+        severity=severity_of(risk, settings) or "info",
+        reasons=burst_reasons(burst, settings),
+        story_id=f"burst:{burst.brand}:{burst.series}:{isoformat(burst.hour)}",
+        is_competitor=burst.is_competitor,
+        extra_labels=MappingProxyType({"series": burst.series, "burst": burst.kind}),
+    )
+
+
+# -- the stage ------------------------------------------------------------------------------------
+
+
+def _table_exists(store: Any, name: str) -> bool:
+    row = store.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def _calibration(store: Any, settings: RiskSettings, now: datetime) -> Calibration:
+    fs = settings.forecast
+    cutoff = isoformat(now - timedelta(seconds=fs.horizon / 2))
+    rows = store.conn.execute(
+        "SELECT id, source, published_at FROM posts WHERE published_at IS NOT NULL "
+        "AND published_at <= ? ORDER BY published_at DESC LIMIT ?",
+        (cutoff, fs.calibration_sample),
+    ).fetchall()
+    if len(rows) < fs.calibration_min_posts:
+        return Calibration()
+    by_post: dict[str, list[Snapshot]] = defaultdict(list)
+    ids = [row[0] for row in rows]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for post_id, at, likes, shares, comments, views in store.conn.execute(
+            f"SELECT post_id, at, likes, shares, comments, views FROM snapshots "
+            f"WHERE post_id IN ({marks})",
+            chunk,
+        ):
+            by_post[post_id].append(Snapshot(parse_iso(at), likes, shares, comments, views))
+    histories = (
+        (source, parse_iso(published), by_post.get(post_id, []))
+        for post_id, source, published in rows
+        if by_post.get(post_id)
+    )
+    return learn_calibration(histories, fs)
+
+
+def _assessment(store: Any, post_id: str) -> tuple[float, float, list[str], str | None] | None:
+    row = store.conn.execute(
+        "SELECT complaint, p_negative, cues, lang FROM assessments WHERE post_id = ? "
+        "ORDER BY assessed_at DESC LIMIT 1",
+        (post_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    complaint, negative, cues_json, lang = row
+    try:
+        raw = json.loads(cues_json) if cues_json else []
+    except ValueError:
+        raw = []
+    cues = [c if isinstance(c, str) else str(c.get("name", "")) for c in raw if c]
+    return float(complaint or 0.0), float(negative or 0.0), [c for c in cues if c], lang
+
+
+def _story_mentions(store: Any, story_id: str | None, post_row: Mapping[str, Any]) -> list[Mention]:
+    def mention(row: Mapping[str, Any]) -> Mention:
+        return Mention(row["source"], row["lang"], row["site"], parse_iso(row["first_seen_at"]))
+
+    if not story_id:
+        return [mention(post_row)]
+    cursor = store.conn.execute(
+        "SELECT source, lang, site, first_seen_at FROM posts WHERE story_id = ?", (story_id,)
+    )
+    names = [d[0] for d in cursor.description]
+    found = [mention(dict(zip(names, row, strict=True))) for row in cursor]
+    return found or [mention(post_row)]
+
+
+def score_pending(store: Any, config: Any, now: datetime) -> list[RiskEvent]:
+    """Score every brand mention whose snapshots, assessment or story changed since its last score.
+
+    New scores are stored in ``risk_scores`` (a row whenever risk moved by at least
+    ``rescore_min_change`` or the severity changed); hours that ended since the last run are
+    judged for brand-level bursts (stored in ``bursts``). Returns the RiskEvents at or above
+    ``event_min_severity``, bursts included, for the alert engine.
+
+    Harm comes from the model's stored assessment when there is one, else from the lexicon.
+    """
+    settings = risk_settings(config)
+    competitors = {b.name: b.is_competitor for b in getattr(config, "brands", ())}
+    calibration = _calibration(store, settings, now)
+    lexicon = LexiconHarm(settings.harm)
+    has_assessments = _table_exists(store, "assessments")
+    horizon = isoformat(now - timedelta(seconds=settings.forecast.horizon))
+    now_text = isoformat(now)
+    assessed = (
+        " OR EXISTS (SELECT 1 FROM assessments a "
+        "WHERE a.post_id = pb.post_id AND a.assessed_at > last.at)"
+        if has_assessments
+        else ""
+    )
+    pending = store.conn.execute(
+        f"""
+        SELECT pb.post_id, pb.brand, last.at, last.risk, last.severity
+        FROM post_brands pb JOIN posts p ON p.id = pb.post_id
+        LEFT JOIN (
+            SELECT r.post_id, r.brand, r.at, r.risk, r.severity FROM risk_scores r
+            WHERE r.at = (SELECT max(at) FROM risk_scores x
+                          WHERE x.post_id = r.post_id AND x.brand = r.brand)
+        ) last ON last.post_id = pb.post_id AND last.brand = pb.brand
+        WHERE coalesce(p.published_at, p.first_seen_at) >= ?
+          AND (last.at IS NULL
+               OR EXISTS (SELECT 1 FROM snapshots s WHERE s.post_id = pb.post_id AND s.at > last.at)
+               OR (p.story_id IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM posts o WHERE o.story_id = p.story_id AND o.first_seen_at > last.at))
+               {assessed})
+        ORDER BY pb.post_id, pb.brand
+        """,
+        (horizon,),
+    ).fetchall()
+    events: list[RiskEvent] = []
+    minimum = severity_rank(settings.event_min_severity)
+    rows_out: list[tuple[Any, ...]] = []
+    for post_id, brand, last_at, last_risk, last_severity in pending:
+        post = store.post(post_id)
+        if post is None:
+            continue
+        published = parse_iso(post["published_at"]) if post["published_at"] else None
+        facts = PostFacts(
+            post_id,
+            brand,
+            post["source"],
+            published,
+            post["author_followers"],
+            post["lang"],
+            post["story_id"],
+            competitors.get(brand, False),
+        )
+        found = _assessment(store, post_id) if has_assessments else None
+        text = " ".join(filter(None, [post["title"], post["text"]]))
+        if found is not None:
+            complaint, negative, cues, lang = found
+            harm = combine_harm(
+                complaint,
+                negative,
+                cues,
+                settings.harm,
+                lang=lang or post["lang"],
+                method="assessment",
+            )
+        else:
+            harm = lexicon.assess([text], [post["lang"]])[0]
+        spread = spread_of(_story_mentions(store, post["story_id"], post), settings.spread)
+        score = score_post(
+            facts,
+            harm,
+            store.snapshots(post_id),
+            spread,
+            settings,
+            calibration=calibration,
+            now=now,
+        )
+        changed = (
+            last_at is None
+            or abs(score.risk - (last_risk or 0.0)) >= settings.rescore_min_change
+            or score.severity != last_severity
+        )
+        if changed:
+            rows_out.append(
+                (
+                    post_id,
+                    brand,
+                    now_text,
+                    "story" if spread.mentions > 1 else "post",
+                    round(score.risk, 4),
+                    score.severity,
+                    round(harm.harm, 4),
+                    round(score.forecast.reach, 4),
+                    round(spread.score, 4),
+                    round(score.forecast.final, 2),
+                    json.dumps(list(score.reasons), ensure_ascii=False),
+                    json.dumps(score.components(), sort_keys=True),
+                )
+            )
+        if score.severity is not None and severity_rank(score.severity) >= minimum and changed:
+            events.append(to_event(facts, score, now, settings))
+    if rows_out:
+        with store.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO risk_scores (post_id, brand, at, kind, risk, severity, "
+                "harm, reach, spread, forecast, reasons, components) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows_out,
+            )
+    events.extend(_store_bursts(store, config, settings, competitors, now))
+    return events
+
+
+def _store_bursts(
+    store: Any,
+    config: Any,
+    settings: RiskSettings,
+    competitors: Mapping[str, bool],
+    now: datetime,
+) -> list[RiskEvent]:
+    """Judge the hours that ended since the last run, per brand, against the archive's history."""
+    b = settings.bursts
+    end = floor_hour(now)
+    start = end - timedelta(hours=b.history_weeks * 168)
+    brands = sorted(
+        {row[0] for row in store.conn.execute("SELECT DISTINCT brand FROM post_brands")}
+        | {name for name in competitors}
+    )
+    events: list[RiskEvent] = []
+    for brand in brands:
+        row = store.conn.execute(
+            "SELECT evaluated_until FROM burst_state WHERE brand = ?", (brand,)
+        ).fetchone()
+        evaluated = parse_iso(row[0]) if row else None
+        if evaluated is not None and evaluated >= end:
+            continue
+        counts = store.conn.execute(
+            """
+            SELECT p.first_seen_at, coalesce(h.harm, 0) FROM post_brands pb
+            JOIN posts p ON p.id = pb.post_id
+            LEFT JOIN (SELECT post_id, brand, max(harm) harm FROM risk_scores GROUP BY post_id, brand) h
+                   ON h.post_id = pb.post_id AND h.brand = pb.brand
+            WHERE pb.brand = ? AND p.first_seen_at >= ? AND p.first_seen_at < ?
+            """,
+            (brand, isoformat(start), isoformat(end)),
+        ).fetchall()
+        if not counts:
+            continue
+        monitor = BurstMonitor(b, {brand: competitors.get(brand, False)})
+        for seen, harm in sorted(counts):
+            monitor.add(brand, parse_iso(seen), float(harm) >= b.negative_threshold)
+        judged = monitor.advance(end)
+        fresh = [x for x in judged if evaluated is None or x.hour >= evaluated]
+        # On the very first run only the last finished hour may alert; older hours are history.
+        if evaluated is None:
+            fresh = [x for x in fresh if x.hour >= end - timedelta(hours=1)]
+        with store.transaction() as conn:
+            for burst in fresh:
+                post_id = _representative(store, burst)
+                conn.execute(
+                    "INSERT OR IGNORE INTO bursts (brand, series, hour, kind, count, expected, "
+                    "p_value, cusum, is_competitor, post_id, detected_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        burst.brand,
+                        burst.series,
+                        isoformat(burst.hour),
+                        burst.kind,
+                        burst.count,
+                        burst.expected,
+                        burst.p_value,
+                        burst.cusum,
+                        int(burst.is_competitor),
+                        post_id,
+                        isoformat(now),
+                    ),
+                )
+                if post_id is not None:
+                    events.append(burst_event(burst, post_id, now, settings))
+            conn.execute(
+                "INSERT OR REPLACE INTO burst_state (brand, evaluated_until) VALUES (?, ?)",
+                (brand, isoformat(end)),
+            )
+    return events
+
+
+def _representative(store: Any, burst: Burst) -> str | None:
+    hour = burst.hour
+    row = store.conn.execute(
+        """
+        SELECT pb.post_id FROM post_brands pb JOIN posts p ON p.id = pb.post_id
+        LEFT JOIN (SELECT post_id, max(harm) harm, max(forecast) fc FROM risk_scores GROUP BY post_id) h
+               ON h.post_id = pb.post_id
+        WHERE pb.brand = ? AND p.first_seen_at >= ? AND p.first_seen_at < ?
+        ORDER BY coalesce(h.harm, 0) DESC, coalesce(h.fc, 0) DESC, pb.post_id LIMIT 1
+        """,
+        (burst.brand, isoformat(hour), isoformat(hour + timedelta(hours=1))),
+    ).fetchone()
+    return row[0] if row else None
