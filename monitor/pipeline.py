@@ -102,6 +102,7 @@ def poll(
     client: HttpClient,
     *,
     only: Sequence[str] | None = None,
+    brand: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     workers: int = 8,
 ) -> PollReport:
@@ -111,12 +112,14 @@ def poll(
     for spec in specs:
         cls = collector_class(spec.type)
         collector = cls(spec, client, clock)
-        for brand in _targets(spec, cls, config.brands):
-            key = state_key(spec, brand)
+        for target in _targets(spec, cls, config.brands):
+            if brand is not None and target is not None and target.name != brand:
+                continue
+            key = state_key(spec, target)
             state = store.get_state(key) or SourceState(
-                key=key, source=spec.name, type=spec.type, brand=brand.name if brand else None
+                key=key, source=spec.name, type=spec.type, brand=target.name if target else None
             )
-            jobs.append((spec, brand, state, collector))
+            jobs.append((spec, target, state, collector))
 
     reports: list[SourceReport] = []
     with ThreadPoolExecutor(
@@ -128,8 +131,8 @@ def poll(
         for job in jobs:
             futures.append((job, time.perf_counter(), pool.submit(job[3].collect, job[2], job[1])))
         # Results are stored on this thread, one transaction per source, as they arrive in order.
-        for (spec, brand, state, _), started, future in futures:
-            reports.append(_finish(config, store, spec, brand, state, future, started, clock))
+        for (spec, target, state, _), started, future in futures:
+            reports.append(_finish(config, store, spec, target, state, future, started, clock))
     return PollReport(tuple(reports))
 
 
