@@ -19,6 +19,7 @@ BUILTIN = MappingProxyType(
     {
         "rss": "sources.rss:RssCollector",
         "hackernews": "sources.hackernews:HackerNewsCollector",
+        "reddit": "sources.reddit:RedditCollector",
     }
 )
 
