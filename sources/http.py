@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -25,6 +25,10 @@ from sources.errors import (
     RateLimitedError,
     TimeoutFetchError,
 )
+
+if TYPE_CHECKING:
+    from sources.limits import HostLimiter
+    from sources.settings import CollectSettings
 
 __all__ = ["DEFAULT_USER_AGENT", "FetchResponse", "HttpClient", "RetryPolicy", "parse_retry_after"]
 
@@ -102,9 +106,14 @@ class HttpClient:
     sleep: Callable[[float], None] = time.sleep
     jitter: Callable[[], float] = random.random
     transport: httpx.BaseTransport | None = None
+    limiter: HostLimiter | None = None  # per-host concurrency/rate; a default one if None
     _client: httpx.Client = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.limiter is None:
+            from sources.limits import HostLimiter
+
+            self.limiter = HostLimiter(sleep=self.sleep)
         self._client = httpx.Client(
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             headers={"User-Agent": self.user_agent},
@@ -115,6 +124,12 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def apply_settings(self, settings: CollectSettings) -> None:
+        """Adopt the ``[collect]`` section: per-host limits and the response size limit."""
+        self.max_bytes = settings.max_response_bytes
+        if self.limiter is not None:
+            self.limiter.configure(settings)
 
     def __enter__(self) -> HttpClient:
         return self
@@ -170,6 +185,9 @@ class HttpClient:
             if status in _RETRY_STATUSES:
                 wait = parse_retry_after(response.headers.get("retry-after"))
                 if status == 429 and (last or (wait is not None and wait > policy.max_retry_after)):
+                    if self.limiter is not None:
+                        # Not waited out here: keep every other request off this host meanwhile.
+                        self.limiter.hold(url, wait if wait is not None else self.retry.max_backoff)
                     raise RateLimitedError(status, wait, url=url)
                 if not last:
                     self.sleep(
@@ -186,6 +204,23 @@ class HttpClient:
         return base * (0.5 + self.jitter() / 2)
 
     def _send(
+        self,
+        method: str,
+        url: str,
+        params: Any,
+        headers: Any,
+        data: Any,
+        json_body: Any,
+        auth: tuple[str, str] | None,
+    ) -> FetchResponse:
+        if self.limiter is None:
+            return self._stream(method, url, params, headers, data, json_body, auth)
+        with self.limiter.slot(url):
+            result = self._stream(method, url, params, headers, data, json_body, auth)
+        self.limiter.observe(url, result.headers)
+        return result
+
+    def _stream(
         self,
         method: str,
         url: str,
