@@ -52,4 +52,14 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
             "schema_version": store.schema_version(),
         },
         "sources": sources,
+        "outbox": _outbox(store),
     }
+
+
+def _outbox(store: Store) -> dict[str, Any]:
+    """Alert deliveries: pending, sent, dead letters (empty when alerts are not installed)."""
+    try:
+        from alerts.outbox import outbox_status
+    except ImportError:
+        return {}
+    return outbox_status(store)
