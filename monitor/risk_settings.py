@@ -227,6 +227,9 @@ class RiskSettings:
     alert_min_severity: str = "warning"  # replay's own grouping fires from this severity up
     event_min_severity: str = "info"  # score_pending returns events from this severity up
     rescore_min_change: float = 0.02  # store a new score row only when risk moved this much
+    replay_tick: float = field(
+        default=60.0, metadata=_duration("how often replay lets the alert engine's timers run")
+    )
     forecast: ForecastSettings = ForecastSettings()
     harm: HarmSettings = HarmSettings()
     spread: SpreadSettings = SpreadSettings()
