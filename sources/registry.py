@@ -20,6 +20,7 @@ BUILTIN = MappingProxyType(
         "rss": "sources.rss:RssCollector",
         "hackernews": "sources.hackernews:HackerNewsCollector",
         "reddit": "sources.reddit:RedditCollector",
+        "mastodon": "sources.mastodon:MastodonCollector",
     }
 )
 
