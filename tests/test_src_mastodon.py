@@ -211,9 +211,7 @@ def test_one_failing_server_does_not_hide_the_others(loopback: LoopbackServer) -
             assert len(result.posts) == 3
             assert "requires an account" in result.notes[0]
             with pytest.raises(HttpStatusError, match="requires an account"):
-                MastodonCollector(_spec(broken.url("")), http, lambda: NOW).collect(
-                    _state(), BRAND
-                )
+                MastodonCollector(_spec(broken.url("")), http, lambda: NOW).collect(_state(), BRAND)
 
 
 @pytest.mark.parametrize(
@@ -222,7 +220,11 @@ def test_one_failing_server_does_not_hide_the_others(loopback: LoopbackServer) -
         (Reply(404, b'{"error":"Record not found"}', JSON), 0, None),  # unused tag
         (Reply(200, b"[]", JSON), 0, None),  # hashtag feeds disabled
         (Reply(503, b"busy"), None, "HTTP 503"),
-        (Reply(200, b"<html><body>login</body></html>", {"Content-Type": "text/html"}), None, "HTML"),
+        (
+            Reply(200, b"<html><body>login</body></html>", {"Content-Type": "text/html"}),
+            None,
+            "HTML",
+        ),
     ],
 )
 def test_feed_answers(
@@ -246,7 +248,7 @@ def test_search_with_token(loopback: LoopbackServer, monkeypatch: pytest.MonkeyP
         result = MastodonCollector(
             _spec(loopback.url(""), token_env="TEST_MASTO_TOKEN"), http, lambda: NOW
         ).collect(_state(), BRAND)
-    search = [r for r in loopback.requests if r.path == "/api/v2/search"][0]
+    search = next(r for r in loopback.requests if r.path == "/api/v2/search")
     assert search.query["q"] == ["Acme Air"] and search.query["type"] == ["statuses"]
     assert search.headers["authorization"] == "Bearer tok-secret"
     assert [p.text for p in result.posts] == ["Acme Air customer service is a joke"]
