@@ -548,42 +548,55 @@ def is_legal_receiver(receiver: Receiver) -> bool:
     return receiver.team.casefold() == "legal" or "legal" in receiver.name.casefold()
 
 
-def _route_nodes(route: Route) -> list[Route]:
-    nodes = [route]
+def _route_paths(route: Route, ancestors: tuple[Route, ...] = ()) -> list[tuple[Route, ...]]:
+    """Every node with the chain of nodes leading to it (root first)."""
+    chain = (*ancestors, route)
+    paths = [chain]
     for child in route.routes:
-        nodes.extend(_route_nodes(child))
-    return nodes
+        paths.extend(_route_paths(child, chain))
+    return paths
+
+
+def _route_nodes(route: Route) -> list[Route]:
+    return [path[-1] for path in _route_paths(route)]
 
 
 def legal_only_problems(settings: AlertSettings) -> list[tuple[str, str]]:
     """Routes that would send legal threats only to a legal mailbox: (path, message) pairs.
 
     Legal threats are a reputation emergency first: PR/community must answer fast and in person.
+    Probes the tree with label sets that reach each node mentioning the cue, plus plain
+    legal-threat events of every kind and severity.
     """
     from alerts.routing import route_matches
 
-    found: list[tuple[str, str]] = []
-    for node in _route_nodes(settings.route):
-        mentions_legal = any(
+    probes: list[tuple[str, dict[str, str]]] = []
+    for chain in _route_paths(settings.route):
+        node = chain[-1]
+        if not any(
             m.name == "cues" and m.op in ("=", "=~") and m.matches({"cues": "legal_threat"})
             for m in node.matchers
-        )
-        if not mentions_legal:
+        ):
             continue
-        receiver = settings.receivers.get(node.receiver)
-        if receiver is not None and is_legal_receiver(receiver):
-            found.append(
-                (node.path, f"legal threats are routed to legal receiver {node.receiver!r}")
-            )
-    # Whatever the tree looks like, probe what a legal-threat event actually reaches.
-    for kind in ("post", "story", "burst"):
-        for severity in SEVERITIES:
-            labels = {"kind": kind, "severity": severity, "cues": "legal_threat"}
-            matched = route_matches(settings, labels)
-            receivers = [settings.receivers.get(m.route.receiver) for m in matched]
-            if receivers and all(r is not None and is_legal_receiver(r) for r in receivers):
-                path = matched[0].route.path
-                message = f"a {severity} {kind} with cue legal_threat reaches only legal receivers"
+        fixed = {m.name: m.value for link in chain for m in link.matchers if m.op == "="}
+        probes.append((node.path, {**fixed, "cues": "legal_threat"}))
+    probes.append((settings.route.path, {"cues": "legal_threat"}))
+    found: list[tuple[str, str]] = []
+    for origin, base in probes:
+        for kind in ("post", "story", "burst"):
+            for severity in SEVERITIES:
+                labels = {"kind": kind, "severity": severity, **base}
+                matched = route_matches(settings, labels)
+                receivers = [settings.receivers.get(m.route.receiver) for m in matched]
+                if not receivers or not all(
+                    r is not None and is_legal_receiver(r) for r in receivers
+                ):
+                    continue
+                path = matched[0].route.path if origin == settings.route.path else origin
+                message = (
+                    f"a {labels['severity']} {labels['kind']} with cue legal_threat reaches only "
+                    f"legal receivers ({', '.join(m.route.receiver for m in matched)})"
+                )
                 if all(p != path for p, _ in found):
                     found.append((path, message))
     return found
