@@ -270,7 +270,9 @@ def _parse_query(text: str, path: str, problems: Problems) -> Any:
         return parse(text)
     except QuerySyntaxError as exc:
         problems.add(
-            path, f"bad query syntax at column {exc.column}: {exc.reason}", "see README, 'Brand queries'"
+            path,
+            f"bad query syntax at column {exc.column}: {exc.reason}",
+            "see README, 'Brand queries'",
         )
         return None
 
