@@ -18,6 +18,9 @@ __all__ = ["UnknownSourceType", "collector_class", "known_types"]
 BUILTIN = MappingProxyType(
     {
         "rss": "sources.rss:RssCollector",
+        "google_news": "sources.google_news:GoogleNewsCollector",
+        "youtube": "sources.youtube:YouTubeCollector",
+        "appstore": "sources.appstore:AppStoreCollector",
         "hackernews": "sources.hackernews:HackerNewsCollector",
         "reddit": "sources.reddit:RedditCollector",
         "mastodon": "sources.mastodon:MastodonCollector",
