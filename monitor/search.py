@@ -1,24 +1,48 @@
-"""Archive search: the brand query language over the FTS5 index, plus filters.
+"""Archive search: the brand query language over the FTS5 index, plus filters and snippets.
 
 FTS5 narrows the candidates with a conservative translation of the query; every candidate is
 then checked with the query's own evaluator, so NEAR, NOT and accent-folding mean exactly what
 they mean when collectors match brands.
+
+Filters on what other parts of the service add (sentiment, risk, alert status, assignee) join
+their tables only when those tables exist, so search works on a bare archive too.
+
+Sorting newest first does not sort every match: the full-text index is walked newest rowid
+first, and ``posts_time_blocks`` (the latest post time per block of 1024 rowids) tells when no
+older block can hold a later post, so rows are emitted as soon as their place is certain. On an
+archive filled roughly in time order this reads a few hundred matches for the first page, not all
+of them; on one filled out of order it degrades to reading every match, never to a wrong order.
 """
 
 from __future__ import annotations
 
+import heapq
+import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from monitor.query import Document, Query, parse
+from monitor.query import And, Document, Meta, Query, parse
 from monitor.records import isoformat
 from monitor.store import Store
+from monitor.textnorm import fold
 from monitor.urls import site_of
 
-__all__ = ["SearchFilters", "iter_search", "search"]
+__all__ = [
+    "ALERT_STATUSES",
+    "ORDERS",
+    "SearchError",
+    "SearchFilters",
+    "highlight",
+    "iter_search",
+    "search",
+]
+
+ORDERS = ("time", "risk", "relevance")
+# "open" = firing or acknowledged; "none" = no alert ever raised on the post or its story.
+ALERT_STATUSES = ("firing", "acknowledged", "resolved", "open", "any", "none")
 
 _COLUMNS = (
     "id",
@@ -34,18 +58,121 @@ _COLUMNS = (
     "first_seen_at",
     "story_id",
 )
+_WHEN = "coalesce(p.published_at, p.first_seen_at)"
+_BLOCK_SHIFT = 10  # posts_time_blocks.block = rowid >> 10 (see migration m0007)
+_SNIPPET_WORDS = 24
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+class SearchError(RuntimeError):
+    """A search could not run (bad filter, or the archive refused the query)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SearchFilters:
+    """Restrictions applied on top of the query; ``None`` means no restriction.
+
+    ``since``/``until`` bound the post time (published, else first seen), ``until`` exclusive.
+    ``risk_min``/``risk_max`` bound the latest risk (0..1, inclusive); ``alert_status`` is one
+    of ``ALERT_STATUSES``; ``assignee`` is the user a review item is assigned to.
+    """
+
     brand: str | None = None
     source: str | None = None
     lang: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    sentiment: str | None = None
+    risk_min: float | None = None
+    risk_max: float | None = None
+    alert_status: str | None = None
+    assignee: str | None = None
 
 
-def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
+@dataclass(frozen=True, slots=True)
+class _Schema:
+    """What the archive holds beyond the core tables, looked up once per search."""
+
+    assessments: bool
+    risk_scores: bool
+    alerts: bool
+    assignments: tuple[str, str] | None  # (table, assignee column)
+    time_blocks: bool
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> _Schema:
+        tables: dict[str, set[str]] = {}
+        for table, column in conn.execute(
+            "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c "
+            "WHERE m.type = 'table' AND m.name IN ("
+            "'assessments', 'risk_scores', 'alerts', 'assignments', 'review_assignments', "
+            "'reviews', 'posts_time_blocks')"
+        ):
+            tables.setdefault(table, set()).add(column)
+        assignments = None
+        for table in ("assignments", "review_assignments", "reviews"):
+            columns = tables.get(table, set())
+            if "post_id" not in columns:
+                continue
+            for column in ("assignee", "assigned_to", "username", "user"):
+                if column in columns:
+                    assignments = (table, column)
+                    break
+            if assignments:
+                break
+        return cls(
+            assessments={"post_id", "risk", "sentiment"} <= tables.get("assessments", set()),
+            risk_scores={"post_id", "risk", "at"} <= tables.get("risk_scores", set()),
+            alerts={"first_post_id", "status"} <= tables.get("alerts", set()),
+            assignments=assignments,
+            time_blocks="posts_time_blocks" in tables,
+        )
+
+    def risk_sql(self) -> str | None:
+        parts = []
+        if self.risk_scores:
+            parts.append(
+                "(SELECT rs.risk FROM risk_scores rs WHERE rs.post_id = p.id "
+                "ORDER BY rs.at DESC LIMIT 1)"
+            )
+        if self.assessments:
+            parts.append(
+                "(SELECT a.risk FROM assessments a WHERE a.post_id = p.id "
+                "ORDER BY a.rowid DESC LIMIT 1)"
+            )
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+
+    def sentiment_sql(self) -> str | None:
+        if not self.assessments:
+            return None
+        return (
+            "(SELECT a.sentiment FROM assessments a WHERE a.post_id = p.id "
+            "ORDER BY a.rowid DESC LIMIT 1)"
+        )
+
+    def alert_sql(self) -> str | None:
+        if not self.alerts:
+            return None
+        return (
+            "coalesce((SELECT al.status FROM alerts al WHERE al.first_post_id = p.id "
+            "ORDER BY al.rowid DESC LIMIT 1), (SELECT al.status FROM alerts al "
+            "WHERE p.story_id IS NOT NULL AND al.story_id = p.story_id "
+            "ORDER BY al.rowid DESC LIMIT 1))"
+        )
+
+    def assignee_sql(self) -> str | None:
+        if self.assignments is None:
+            return None
+        table, column = self.assignments
+        return (
+            f"(SELECT r.[{column}] FROM [{table}] r WHERE r.post_id = p.id "
+            f"ORDER BY r.rowid DESC LIMIT 1)"
+        )
+
+
+def _where(filters: SearchFilters, schema: _Schema) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     args: list[Any] = []
     if filters.brand:
@@ -59,14 +186,194 @@ def _where(filters: SearchFilters) -> tuple[list[str], list[Any]]:
     if filters.lang:
         clauses.append("p.lang = ?")
         args.append(filters.lang.lower())
-    when = "coalesce(p.published_at, p.first_seen_at)"
     if filters.since:
-        clauses.append(f"{when} >= ?")
+        clauses.append(f"{_WHEN} >= ?")
         args.append(isoformat(filters.since))
     if filters.until:
-        clauses.append(f"{when} < ?")
+        clauses.append(f"{_WHEN} < ?")
         args.append(isoformat(filters.until))
+    if filters.sentiment:
+        sentiment = schema.sentiment_sql()
+        if sentiment is None:
+            raise SearchError("--sentiment needs model assessments; this archive has none")
+        clauses.append(f"{sentiment} = ?")
+        args.append(filters.sentiment.lower())
+    if filters.risk_min is not None or filters.risk_max is not None:
+        risk = schema.risk_sql()
+        if risk is None:
+            raise SearchError("a risk filter needs risk scores; this archive has none")
+        if filters.risk_min is not None:
+            clauses.append(f"{risk} >= ?")
+            args.append(float(filters.risk_min))
+        if filters.risk_max is not None:
+            clauses.append(f"{risk} <= ?")
+            args.append(float(filters.risk_max))
+    if filters.alert_status:
+        status = filters.alert_status.lower()
+        if status not in ALERT_STATUSES:
+            raise SearchError(
+                f"unknown alert status {filters.alert_status!r}; use one of {', '.join(ALERT_STATUSES)}"
+            )
+        alert = schema.alert_sql()
+        if alert is None:
+            if status != "none":
+                raise SearchError("an alert filter needs the alerts table; this archive has none")
+        elif status == "none":
+            clauses.append(f"{alert} IS NULL")
+        elif status == "any":
+            clauses.append(f"{alert} IS NOT NULL")
+        elif status == "open":
+            clauses.append(f"{alert} IN ('firing', 'acknowledged')")
+        else:
+            clauses.append(f"{alert} = ?")
+            args.append(status)
+    if filters.assignee:
+        assignee = schema.assignee_sql()
+        if assignee is None:
+            raise SearchError("an assignee filter needs review assignments; this archive has none")
+        clauses.append(f"{assignee} = ? COLLATE NOCASE")
+        args.append(filters.assignee)
     return clauses, args
+
+
+def _meta_where(parsed: Query | None) -> tuple[list[str], list[Any]]:
+    """SQL for ``lang:``/``source:`` terms that every match must satisfy (a top-level AND).
+
+    The query's own evaluator still checks each row; this only keeps SQLite from handing over
+    rows it would reject, which matters when the words are common and the language is not.
+    """
+    if parsed is None:
+        return [], []
+    root = parsed.root
+    conjuncts = root.children if isinstance(root, And) else (root,)
+    clauses: list[str] = []
+    args: list[Any] = []
+    for node in conjuncts:
+        if isinstance(node, Meta) and node.name in ("lang", "source"):
+            clauses.append(f"p.{node.name} = ? COLLATE NOCASE")
+            args.append(node.value)
+    return clauses, args
+
+
+def _select(schema: _Schema) -> str:
+    extra = {
+        "risk": schema.risk_sql(),
+        "sentiment": schema.sentiment_sql(),
+        "alert_status": schema.alert_sql(),
+        "assignee": schema.assignee_sql(),
+    }
+    parts = [f"p.{c}" for c in _COLUMNS]
+    parts.append(
+        "(SELECT group_concat(brand, ', ') FROM post_brands b WHERE b.post_id = p.id) AS brands"
+    )
+    parts += [f"{sql or 'NULL'} AS {name}" for name, sql in extra.items()]
+    parts += [f"{_WHEN} AS _when", "p.rowid AS _rowid"]
+    return ", ".join(parts)
+
+
+def highlight(
+    text: str,
+    terms: Sequence[str] | frozenset[str],
+    marks: tuple[str, str] = ("[", "]"),
+    words: int = _SNIPPET_WORDS,
+) -> str:
+    """A window of ``text`` around the first query term, with every term wrapped in ``marks``.
+
+    Terms are folded words (``refund``) or prefixes (``refund*``) as given by
+    ``Query.highlight_terms``; matching folds the text the same way (``Łódź`` hits ``lodz``).
+
+    Example:
+        >>> highlight("Nobody answers. Zwrot pieniędzy? Nie ma.", {"pieniedzy", "zwrot*"})
+        'Nobody answers. [Zwrot] [pieniędzy]? Nie ma.'
+    """
+    body = " ".join(text.split())
+    exact = {t for t in terms if not t.endswith("*")}
+    prefixes = tuple(t[:-1] for t in terms if t.endswith("*") and len(t) > 1)
+    folded_body = fold(body)
+    if len(folded_body) == len(body):
+        # Folding kept every character in place: find words in the folded text, show the original.
+        spans = list(_WORD_RE.finditer(folded_body))
+        words_folded = [m.group() for m in spans]
+    else:
+        spans = list(_WORD_RE.finditer(body))
+        words_folded = [fold(m.group()) for m in spans]
+    hits = [
+        i
+        for i, word in enumerate(words_folded)
+        if word in exact or (prefixes and word.startswith(prefixes))
+    ]
+    if not spans:
+        return body[:160]
+    first = hits[0] if hits else 0
+    start = max(0, first - words // 3)
+    end = min(len(spans), start + words)
+    start = max(0, end - words)
+    hit_set = set(hits)
+    out: list[str] = []
+    cursor = spans[start].start() if start else 0
+    for i in range(start, end):
+        match = spans[i]
+        out.append(body[cursor : match.start()])
+        word = body[match.start() : match.end()]
+        out.append(f"{marks[0]}{word}{marks[1]}" if i in hit_set else word)
+        cursor = match.end()
+    tail_end = spans[end].start() if end < len(spans) else len(body)
+    out.append(body[cursor:tail_end].rstrip())
+    return ("…" if start else "") + "".join(out) + ("…" if end < len(spans) else "")
+
+
+class _Pending:
+    """A found row waiting for its place in newest-first order (later time, then higher rowid)."""
+
+    __slots__ = ("key", "row")
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+        self.key = (row["_when"], row["_rowid"])
+
+    def __lt__(self, other: _Pending) -> bool:
+        return self.key > other.key  # heapq is a min-heap: invert for newest first
+
+
+def _bounds(conn: sqlite3.Connection) -> list[str]:
+    """``bounds[b]`` = the latest post time in blocks 0..b (prefix maximum)."""
+    found = dict(conn.execute("SELECT block, max_when FROM posts_time_blocks"))
+    if not found:
+        return []
+    bounds: list[str] = []
+    best = ""
+    for block in range(max(found) + 1):
+        best = max(best, found.get(block, ""))
+        bounds.append(best)
+    return bounds
+
+
+def _rows(cursor: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    for row in cursor:
+        yield dict(zip(names, row, strict=True))
+
+
+def _time_ordered(
+    conn: sqlite3.Connection, sql: str, args: list[Any], since: str | None
+) -> Iterator[dict[str, Any]]:
+    """Rows of ``sql`` (walking rowids downwards) re-emitted newest first, as early as certain."""
+    bounds = _bounds(conn)
+    pending: list[_Pending] = []
+    for row in _rows(conn.execute(sql, args)):
+        block = row["_rowid"] >> _BLOCK_SHIFT
+        if block < len(bounds):
+            # Every row still to come has rowid <= this one, so time <= bounds[block].
+            limit = (bounds[block], row["_rowid"])
+            while pending and pending[0].key >= limit:
+                yield heapq.heappop(pending).row
+            if since is not None and bounds[block] < since and not pending:
+                return
+        else:
+            bounds = []  # a block the table does not know: no early emission from here on
+        heapq.heappush(pending, _Pending(row))
+    while pending:
+        yield heapq.heappop(pending).row
 
 
 def iter_search(
@@ -74,33 +381,55 @@ def iter_search(
     query: str | Query | None,
     filters: SearchFilters = SearchFilters(),
     order: str = "time",
+    marks: tuple[str, str] = ("[", "]"),
 ) -> Iterator[dict[str, Any]]:
-    """Yield matching posts (newest first, or by FTS rank with ``order='relevance'``)."""
+    """Yield matching posts: newest first (``time``), riskiest first, or by FTS rank.
+
+    Each row holds the post's columns plus ``brands``, ``risk``, ``sentiment``,
+    ``alert_status``, ``assignee`` (``None`` where the archive has no such data) and
+    ``snippet``: a window of the text with the query's words wrapped in ``marks``.
+    """
+    if order not in ORDERS:
+        raise SearchError(f"unknown order {order!r}; use one of {', '.join(ORDERS)}")
     parsed = parse(query) if isinstance(query, str) else query
-    clauses, args = _where(filters)
-    select = ", ".join(f"p.{c}" for c in _COLUMNS)
-    brands = (
-        "(SELECT group_concat(brand, ', ') FROM post_brands b WHERE b.post_id = p.id) AS brands"
-    )
+    conn = store.conn
+    schema = _Schema.of(conn)
+    clauses, args = _where(filters, schema)
+    meta_clauses, meta_args = _meta_where(parsed)
+    clauses += meta_clauses
+    args += meta_args
+    select = _select(schema)
     fts = parsed.fts() if parsed is not None else None
-    if fts:
+    where = "".join(f" AND {clause}" for clause in clauses)
+    rows: Iterator[dict[str, Any]]
+    if fts and order == "relevance":
         sql = (
-            f"SELECT {select}, {brands}, snippet(posts_fts, 1, '[', ']', '…', 24) AS snippet "
-            f"FROM posts_fts JOIN posts p ON p.rowid = posts_fts.rowid WHERE posts_fts MATCH ?"
+            f"SELECT {select} FROM (SELECT rowid, rank FROM posts_fts WHERE posts_fts MATCH ? "
+            f"ORDER BY rank) f JOIN posts p ON p.rowid = f.rowid WHERE 1{where} ORDER BY f.rank"
         )
-        args = [fts, *args]
+        rows = _rows(conn.execute(sql, [fts, *args]))
+    elif fts and order == "time" and schema.time_blocks:
+        sql = (
+            f"SELECT {select} FROM posts_fts f JOIN posts p ON p.rowid = f.rowid "
+            f"WHERE posts_fts MATCH ?{where} ORDER BY f.rowid DESC"
+        )
+        since = isoformat(filters.since) if filters.since else None
+        rows = _time_ordered(conn, sql, [fts, *args], since)
     else:
-        sql = f"SELECT {select}, {brands}, NULL AS snippet FROM posts p WHERE 1"
-    for clause in clauses:
-        sql += f" AND {clause}"
-    if order == "relevance" and fts:
-        sql += " ORDER BY posts_fts.rank"
-    else:
-        sql += " ORDER BY coalesce(p.published_at, p.first_seen_at) DESC, p.id"
-    cursor = store.conn.execute(sql, args)
-    names = [d[0] for d in cursor.description]
-    for row in cursor:
-        item = dict(zip(names, row, strict=True))
+        source = (
+            "posts_fts f JOIN posts p ON p.rowid = f.rowid WHERE posts_fts MATCH ?"
+            if fts
+            else "posts p WHERE 1"
+        )
+        if order == "risk":
+            risk = schema.risk_sql() or "NULL"
+            ordering = f"{risk} IS NULL, {risk} DESC, {_WHEN} DESC, p.rowid DESC"
+        else:
+            ordering = f"{_WHEN} DESC, p.rowid DESC"
+        sql = f"SELECT {select} FROM {source}{where} ORDER BY {ordering}"
+        rows = _rows(conn.execute(sql, [fts, *args] if fts else args))
+    terms = parsed.highlight_terms() if parsed is not None else frozenset()
+    for item in rows:
         if parsed is not None and not parsed.matches(
             Document(
                 title=item["title"] or "",
@@ -112,9 +441,8 @@ def iter_search(
             )
         ):
             continue
-        if not item["snippet"]:
-            body = (item["text"] or "").replace("\n", " ")
-            item["snippet"] = body[:160] + ("…" if len(body) > 160 else "")
+        del item["_when"], item["_rowid"]
+        item["snippet"] = highlight(item["text"] or item["title"] or "", terms, marks)
         yield item
 
 
@@ -124,13 +452,21 @@ def search(
     filters: SearchFilters = SearchFilters(),
     limit: int = 50,
     order: str = "time",
+    marks: tuple[str, str] = ("[", "]"),
 ) -> list[dict[str, Any]]:
+    """The first ``limit`` results of :func:`iter_search`.
+
+    Example:
+        >>> from monitor.store import Store
+        >>> search(Store.open(":memory:"), "refund NEAR/5 never", SearchFilters(lang="en"))
+        []
+    """
     results = []
     try:
-        for item in iter_search(store, query, filters, order):
+        for item in iter_search(store, query, filters, order, marks):
             results.append(item)
             if len(results) >= limit:
                 break
     except sqlite3.OperationalError as exc:
-        raise RuntimeError(f"search failed in the archive {store.path}: {exc}") from exc
+        raise SearchError(f"search failed in the archive {store.path}: {exc}") from exc
     return results

@@ -120,11 +120,55 @@ def upgrade(db: sqlite_utils.Database) -> None:
         CREATE TABLE retention_log (
             id INTEGER PRIMARY KEY,
             at TEXT NOT NULL,
-            rule TEXT NOT NULL,           -- e.g. "posts.text:30d"
+            rule TEXT NOT NULL,           -- "text_after=365d", "delete_after=1095d", "forget-author"
+            action TEXT NOT NULL,         -- "redact" (text removed) or "delete" (row removed)
             post_id TEXT NOT NULL,
-            content_hash TEXT,
-            action TEXT NOT NULL          -- "redact" (text removed) or "delete" (row removed)
+            source TEXT,
+            brands TEXT,                  -- comma-separated, so per-brand counts survive
+            published_at TEXT,
+            content_hash TEXT             -- SHA-256 of title + text as they were
         )
         """
     )
     db.execute("CREATE INDEX idx_retention_log_post ON retention_log(post_id)")
+    db.execute("CREATE INDEX idx_retention_log_at ON retention_log(at, rule)")
+    _search_support(db)
+
+
+def _search_support(db: sqlite_utils.Database) -> None:
+    """Indexes that let archive search stop early instead of sorting every match.
+
+    ``idx_posts_when`` orders posts by the time auditors sort on. ``posts_time_blocks`` keeps,
+    for every block of 1024 rowids, the latest such time in it: walking the full-text index
+    newest rowid first, search knows that no older block can hold a later post and can emit
+    results before reading every match (see ``monitor.search``).
+    """
+    db.execute("CREATE INDEX idx_posts_when ON posts(coalesce(published_at, first_seen_at))")
+    db.execute(
+        """
+        CREATE TABLE posts_time_blocks (
+            block INTEGER PRIMARY KEY,    -- posts.rowid >> 10
+            max_when TEXT NOT NULL        -- max(coalesce(published_at, first_seen_at)) in it
+        )
+        """
+    )
+    upsert = (
+        "INSERT INTO posts_time_blocks (block, max_when) "
+        "VALUES (new.rowid >> 10, coalesce(new.published_at, new.first_seen_at)) "
+        "ON CONFLICT(block) DO UPDATE SET max_when = max(max_when, excluded.max_when)"
+    )
+    db.execute(f"CREATE TRIGGER posts_time_blocks_ai AFTER INSERT ON posts BEGIN {upsert}; END")
+    db.execute(
+        "CREATE TRIGGER posts_time_blocks_au AFTER UPDATE OF published_at, first_seen_at ON posts "
+        f"BEGIN {upsert}; END"
+    )
+    db.execute(
+        "INSERT INTO posts_time_blocks (block, max_when) "
+        "SELECT rowid >> 10, max(coalesce(published_at, first_seen_at)) FROM posts GROUP BY 1"
+    )
+    # Search, export and retention look alerts up by post and by story, once per post.
+    if db["alerts"].exists():
+        db.execute("CREATE INDEX IF NOT EXISTS idx_alerts_first_post ON alerts(first_post_id)")
+        db.execute("CREATE INDEX IF NOT EXISTS idx_alerts_story ON alerts(story_id)")
+    if db["alert_events"].exists() and "post_id" in db["alert_events"].columns_dict:
+        db.execute("CREATE INDEX IF NOT EXISTS idx_alert_events_post ON alert_events(post_id)")
