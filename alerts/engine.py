@@ -280,7 +280,7 @@ class AlertEngine:
         thread["updated_at"] = thread["last_event_at"] = _stamp(now)
         notified = thread["notified_state"]
         if thread["seq"] == 0:
-            return []
+            return changes(before, after)
         said = changes(ThreadState.from_json(notified), after)
         if said and thread["pending_since"] is None:
             thread["pending_since"] = _stamp(event.at)
