@@ -16,7 +16,11 @@ Two estimators, blended in log space:
   expected to draw more.
 
 Before any engagement is seen, the forecast is the author-reach prior
-``followers_engagement × followers``.
+``followers_engagement × followers``. Early forecasts extrapolate a lot (1 like at 2 minutes); the
+estimate is shrunk in log space towards the prior size (the source's ordinary size or the author
+prior) with a variance that grows with the square of the extrapolation (``extrapolation_noise``,
+``prior_log_sd``): a precision-weighted mean, so a long record of growth is trusted and a tiny
+one is not.
 
 Bad input, and what happens (never an exception, never NaN):
 
@@ -342,9 +346,8 @@ def forecast(
         estimate, kappa = hawkes
         weight = min(max(settings.hawkes_weight, 0.0), 1.0)
         final = math.expm1((1.0 - weight) * math.log1p(loglinear) + weight * math.log1p(estimate))
-    final = min(
-        max(final, current, prior if last.age < profile.half_life else 0.0), settings.forecast_cap
-    )
+    final = _shrink_extrapolation(final, current, max(profile.ordinary, prior), settings)
+    final = min(max(final, current), settings.forecast_cap)
     return Forecast(
         current,
         loglinear,
@@ -357,6 +360,22 @@ def forecast(
         False,
         velocity(points, profile, settings),
     )
+
+
+def _shrink_extrapolation(
+    estimate: float, current: float, prior: float, settings: ForecastSettings
+) -> float:
+    """Precision-weighted mix (log space) of an extrapolated estimate and the prior size."""
+    extrapolation = math.log1p(max(estimate, 0.0)) - math.log1p(max(current, 0.0))
+    noise = settings.extrapolation_noise * extrapolation * extrapolation
+    if noise <= 0.0:
+        return estimate
+    prior_var = max(settings.prior_log_sd, 1e-6) ** 2
+    log_prior = math.log1p(max(prior, 0.0))
+    mixed = (log_prior / prior_var + math.log1p(max(estimate, 0.0)) / noise) / (
+        1.0 / prior_var + 1.0 / noise
+    )
+    return math.expm1(mixed)
 
 
 def _quantile(values: Sequence[float], q: float) -> float:

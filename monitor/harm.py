@@ -124,7 +124,7 @@ _NEGATIVE = (
     "horrible nul nulle arnaque inadmissible honte jamais casse panne reclamation decu "
     "retard perdu impoli scandale "
     # it
-    "pessim vergogna truffa rott guasto reclamo delus ritard perso maleducat "
+    "pessim vergogna truffa guasto reclamo delus ritard perso maleducat "
     # pt
     "pessim horrivel vergonha golpe quebrad reclamac decepcion atras perdid grosseir "
     # ru
@@ -157,8 +157,8 @@ _CUE_PATTERNS: Mapping[str, str] = {
     "switching": r"switch(ing)? to|cancel(l?ing)? my|moving to|never (fly|buy|use)|kundig|wechsel|"
     r"cambio a|me cambio|darme de baja|rezygnuj|przechodze do|zmieniam|resili|je passe chez|"
     r"disdett|passo a|cancelar|mudar para|ухожу к|перехожу|расторг",
-    "damaged_property": r"smash|broke my|broken|damag|destroy|kaputt|beschadig|zerstor|roto|rota|"
-    r"danad|destroz|zniszcz|uszkodz|zepsu|casse|endommag|abime|rott|danneggi|quebr|danific|"
+    "damaged_property": r"smash|broke my|broken|damag|destroy|kaputt|beschadig|zerstor|rot[oa]\b|"
+    r"danad|destroz|zniszcz|uszkodz|zepsu|casse|endommag|abime|rott[oai]\b|danneggi|quebr|danific|"
     r"сломал|разбил|поврежд",
     "rude_staff": r"rude|rolled (her|his) eyes|yelled|unfreundlich|frech|angeschrien|grosero|"
     r"maleducad|niegrzeczn|chamsk|impoli|desagreable|maleducat|grosseir|mal educad|хам|грубо|"
@@ -243,7 +243,8 @@ def _signals(
     complaint = negative * (
         (1.0 - settings.lexicon_first_person) + settings.lexicon_first_person * first_person
     )
-    if cues and negative_hits >= positive_hits:
+    # A cue counts when the post also reads negative or personal ("my bag", "I called").
+    if cues and negative_hits >= positive_hits and (negative_hits or first_person):
         complaint = 1.0 - (1.0 - complaint) * (1.0 - settings.lexicon_cue_complaint)
         negative = max(negative, complaint)
     return _unit(complaint), _unit(negative), cues

@@ -410,11 +410,16 @@ def replay(
     calibration: Calibration | None = None,
     use_engine: bool = True,
     on_alert: Callable[[ReplayAlert], None] | None = None,
+    on_event: Callable[[RiskEvent], None] | None = None,
     progress: bool | None = None,
     errors: Sequence[str] = (),
     lines: int | None = None,
 ) -> tuple[list[ReplayAlert], ReplaySummary]:
-    """Play ``posts`` through matching, scoring, bursts and alerting in simulated time."""
+    """Play ``posts`` through matching, scoring, bursts and alerting in simulated time.
+
+    ``on_alert`` receives each alert as it fires, ``on_event`` every RiskEvent scored at or
+    above ``info`` (for evaluation and backtests that need the full ranking).
+    """
     from tqdm import tqdm
 
     names = {b.name.casefold(): b for b in brands}
@@ -480,7 +485,10 @@ def replay(
                 continue
             at = burst.hour + timedelta(hours=1)
             clock_now[0] = at
-            emit(grouping.process([burst_event(burst, pick[1], at, settings)]))
+            event = burst_event(burst, pick[1], at, settings)
+            if on_event is not None:
+                on_event(event)
+            emit(grouping.process([event]))
 
     total = len(events) + len(states)
     disable = None if progress is None else not progress
@@ -557,6 +565,9 @@ def replay(
                     if score.severity is not None:
                         batch.append(to_event(facts, score, now, settings))
             if batch:
+                if on_event is not None:
+                    for event in batch:
+                        on_event(event)
                 emit(grouping.process(batch))
         if states:
             end = max(s.post.visible_at for s in states)

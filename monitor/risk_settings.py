@@ -121,6 +121,11 @@ class ForecastSettings:
     ordinary_quantile: float = 0.5
     viral_quantile: float = 0.995
     forecast_cap: float = 1e9  # no forecast exceeds this many units
+    # Early forecasts extrapolate a lot; they are shrunk in log space towards the source's
+    # ordinary size (or the author-reach prior) with variance extrapolation_noise × ln(ratio)²
+    # against a prior of sd prior_log_sd, so "1 like at 2 minutes" does not forecast 600.
+    extrapolation_noise: float = 0.25
+    prior_log_sd: float = 1.4
     velocity_window: float = field(
         default=3600.0, metadata=_duration("look-back window for the 'shares ×6 in 40 min' reason")
     )
