@@ -24,6 +24,7 @@ BUILTIN = MappingProxyType(
         "hackernews": "sources.hackernews:HackerNewsCollector",
         "reddit": "sources.reddit:RedditCollector",
         "mastodon": "sources.mastodon:MastodonCollector",
+        "bluesky": "sources.bluesky:BlueskyCollector",
     }
 )
 
