@@ -204,7 +204,7 @@ class AppriseChannel:
         sender = apprise.Apprise(asset=asset)
         if not sender.add(url):
             raise ChannelError(f"Apprise cannot use URL {spec.display()}")
-        with self._lock, apprise.LogCapture(level=logging.WARNING) as captured:
+        with self._lock, apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
             ok = sender.notify(
                 body=body,
                 title=str(message.get("title", "")),
