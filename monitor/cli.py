@@ -247,6 +247,61 @@ def search(
 
 
 @cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@config_option
+@db_option
+@click.option("--workers", type=int, default=None, help="Parser processes (default: one per core).")
+@click.option(
+    "--source-name",
+    default="backfill",
+    show_default=True,
+    help="Recorded as the posts' source name.",
+)
+def backfill(
+    paths: tuple[str, ...],
+    config_path: str | None,
+    db_path: str | None,
+    workers: int | None,
+    source_name: str,
+) -> None:
+    """Import saved RSS/Atom files (or directories of them) into the archive.
+
+    Items are matched against the configured brand queries like polled ones; re-running the
+    same import stores nothing twice.
+
+    Example:
+
+        groundswell backfill exports/2026-10/ --source-name press-archive
+    """
+    from tqdm import tqdm
+
+    from monitor.backfill import backfill as run_backfill
+    from monitor.backfill import feed_files
+
+    loaded = load_config_or_exit(config_path)
+    files = feed_files(paths)
+    with (
+        open_store(loaded, db_path) as store,
+        tqdm(total=len(files), unit="file", desc="backfill") as bar,
+    ):
+        report = run_backfill(
+            loaded,
+            store,
+            files,
+            source_name=source_name,
+            workers=workers,
+            on_file=lambda name, count: bar.update(1),
+        )
+    for error in report.errors:
+        click.echo(f"FAIL  {error}", err=True)
+    click.echo(
+        f"{report.files} file(s), {report.items} item(s), {report.matched} matched, {report.new} new"
+    )
+    if report.errors and len(report.errors) == report.files:
+        raise SystemExit(EXIT_ALL_FAILED)
+
+
+@cli.command()
 @config_option
 @db_option
 @click.option(
