@@ -22,6 +22,7 @@ from alerts.grouping import ThreadState, changes, group_key
 from alerts.inhibition import inhibited_by
 from alerts.journal import audit
 from alerts.lifecycle import decode_row
+from alerts.matchers import matches_all
 from alerts.outbox import NewDelivery, enqueue, idempotency_key
 from alerts.render import post_facts, render_alert, render_digest
 from alerts.routing import route_matches
@@ -92,22 +93,26 @@ class AlertEngine:
         now = self.clock()
         stamp = _stamp(now)
         updates: list[AlertUpdate] = []
+        routed = []
+        for event in batch:
+            match = evaluate(self.settings, event)
+            if match is None:
+                continue
+            matches = route_matches(self.settings, match.labels)
+            key = group_key(matches[0].route.group_by, match.labels)
+            routed.append((event, match.labels, matches, key))
+        if not routed:
+            return []
         with self.store.transaction() as conn:
             silences = active_silences(self.store, now)
-            threads = self._open_threads(conn)
-            firing = [thread["labels"] for thread in threads.values()]
+            threads = self._open_threads(conn, {item[3] for item in routed})
+            firing = self._inhibiting(conn)
             touched: dict[str, dict[str, Any]] = {}
             history: list[tuple[Any, ...]] = []
-            for event in batch:
-                match = evaluate(self.settings, event)
-                if match is None:
-                    continue
-                labels = match.labels
-                matches = route_matches(self.settings, labels)
+            for event, labels, matches, key in routed:
                 primary = matches[0].route
                 receivers = [m.receiver for m in matches]
                 route_text = ",".join(m.route.path for m in matches)
-                key = group_key(primary.group_by, labels)
                 silence = silenced_by(silences, labels)
                 inhibition = (
                     None if silence else inhibited_by(self.settings.inhibit, labels, firing)
@@ -140,7 +145,8 @@ class AlertEngine:
                         conn, key, event, labels, primary, receivers, route_text, now
                     )
                     threads[key] = thread
-                    firing.append(thread["labels"])
+                    if self._can_inhibit(thread["labels"]):
+                        firing.append(thread["labels"])
                     action = "fired"
                 else:
                     action = "grouped"
@@ -199,10 +205,36 @@ class AlertEngine:
             held_by,
         )
 
-    def _open_threads(self, conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-        cursor = conn.execute("SELECT * FROM alerts WHERE status != 'resolved'")
-        names = [d[0] for d in cursor.description]
-        return {row["group_key"]: row for row in (decode_row(names, r) for r in cursor.fetchall())}
+    def _open_threads(self, conn: sqlite3.Connection, keys: set[str]) -> dict[str, dict[str, Any]]:
+        """The unresolved threads for these group keys, by key."""
+        found: dict[str, dict[str, Any]] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            cursor = conn.execute(
+                f"SELECT * FROM alerts WHERE status != 'resolved' AND group_key IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            )
+            names = [d[0] for d in cursor.description]
+            for row in cursor.fetchall():
+                thread = decode_row(names, row)
+                found[thread["group_key"]] = thread
+        return found
+
+    def _can_inhibit(self, labels: Mapping[str, str]) -> bool:
+        return any(matches_all(rule.source_matchers, labels) for rule in self.settings.inhibit)
+
+    def _inhibiting(self, conn: sqlite3.Connection) -> list[dict[str, str]]:
+        """Labels of unresolved alerts that match some inhibit rule's source side."""
+        if not self.settings.inhibit:
+            return []
+        found = []
+        for (text,) in conn.execute("SELECT labels FROM alerts WHERE status != 'resolved'"):
+            labels = json.loads(text)
+            if self._can_inhibit(labels):
+                found.append(labels)
+        return found
 
     def _create(
         self,
