@@ -25,6 +25,7 @@ BUILTIN = MappingProxyType(
         "reddit": "sources.reddit:RedditCollector",
         "mastodon": "sources.mastodon:MastodonCollector",
         "bluesky": "sources.bluesky:BlueskyCollector",
+        "lemmy": "sources.lemmy:LemmyCollector",
     }
 )
 
