@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from monitor.query import parse  # noqa: E402
 from monitor.records import isoformat  # noqa: E402
-from monitor.search import SearchFilters, search  # noqa: E402
+from monitor.search import SearchFilters, search, tune_for_search  # noqa: E402
 from monitor.store import Store  # noqa: E402
 
 DATA = ROOT / "monitor" / "nlp" / "data"
@@ -415,8 +415,10 @@ _EXPORT_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from monitor.export import export_posts
+from monitor.search import tune_for_search
 from monitor.store import Store
 store = Store.open({db!r}, readonly=True)
+tune_for_search(store)
 started = time.perf_counter()
 if {naive!r}:
     import csv
@@ -464,7 +466,7 @@ def main() -> None:
     filters = make_filters(args.queries)
     with Store.open(db, readonly=True) as store:
         posts = store.count("posts")
-        store.conn.execute("PRAGMA cache_size = -200000")
+        tune_for_search(store)
         search(store, "warm up the cache")
         plain = bench_search(store, queries, args.baseline_queries)
         filtered = bench_filtered(store, queries, filters, args.baseline_queries)
