@@ -268,3 +268,33 @@ def test_validate_params_names_key_and_hint() -> None:
     assert found["sources.hn.params.hits_per_page"] == "out of range: 5000"
     assert "not an http(s) URL" in found["sources.hn.params.api_url"]
     assert found["sources.hn.params.tagz"] == "unknown key"
+
+
+def test_pipeline_restart_neither_restores_nor_skips(loopback: LoopbackServer, store: Any) -> None:
+    """Two polls through the real pipeline and archive, with a new HTTP client in between."""
+    from monitor.config import Config
+    from monitor.pipeline import poll
+    from monitor.query import parse
+
+    pages = [(FIX / "search_page0.json").read_bytes(), (FIX / "search_page1.json").read_bytes()]
+    loopback.routes["/api/v1/search_by_date"] = _search_handler({"Acme Air": pages})
+    brand = Brand(name="Acme Air", query=parse('"acme air"'))
+    config = Config(brands=(brand,), sources=(_spec(loopback),))
+    with _http() as http:
+        first = poll(config, store, http, clock=lambda: NOW)
+    assert first.sources[0].ok and first.new == 5
+    state = store.get_state("hn|Acme Air")
+    assert state is not None and state.cursor == "2026-11-02T10:05:00.000000Z"
+    # the story gained points; the second poll (a restarted process) re-reads the overlap only
+    bumped = json.loads(pages[0])
+    bumped["hits"][2]["points"] = 150
+    loopback.routes["/api/v1/search_by_date"] = _search_handler(
+        {"Acme Air": [json.dumps(bumped | {"nbPages": 1}).encode()]}
+    )
+    later = NOW + timedelta(minutes=10)
+    with _http() as http:
+        second = poll(config, store, http, clock=lambda: later)
+    assert second.sources[0].ok and second.new == 0
+    assert store.count("posts") == 5
+    likes = [s.likes for s in store.snapshots("hackernews:45000001")]
+    assert likes == [120, 150]

@@ -349,3 +349,25 @@ def test_validate_params() -> None:
     assert "both" in found["sources.reddit.params.client_secret_env"]
     assert "unknown time window" in found["sources.reddit.params.time"]
     assert found["sources.reddit.params.limit"] == "out of range: 500"
+
+
+def test_pipeline_records_the_mode_for_status(
+    loopback: LoopbackServer, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.config import Config
+    from monitor.pipeline import poll
+    from monitor.query import parse
+    from monitor.status import collect_status
+
+    monkeypatch.delenv("TEST_REDDIT_ID", raising=False)
+    loopback.routes["/search.rss"] = Reply(
+        200, (FIX / "search.rss").read_bytes(), {"Content-Type": "application/atom+xml"}
+    )
+    brand = Brand(name="Acme Air", query=parse('"acme air"'))
+    config = Config(brands=(brand,), sources=(_spec(loopback),))
+    with _http() as http:
+        report = poll(config, store, http, clock=lambda: NOW)
+    assert report.sources[0].ok and report.new == 2
+    (row,) = collect_status(config, store)["sources"]
+    assert row["mode"] == "rss"
+    assert store.post("reddit:t3_aa3") is not None
