@@ -10,7 +10,8 @@ compared with what is expected for that hour of the week:
   adds two variances: the series' own overdispersion (``dispersion``, learned by moments from
   the history, shrunk to the prior) and the uncertainty of the mean itself (Gamma posterior of
   the rate, whose shape grows with history). With no history the predictive distribution is
-  very wide, so a brand with no history never alerts on its first hours — it learns first.
+  very wide, and a brand with less than ``warmup_hours`` of history never alerts — it learns
+  first.
   A burst fires when ``P(X ≥ count) < tail_probability``, the count is at least ``min_count``
   and ``min_ratio`` × the expectation, and no burst fired in the last ``cooldown``.
 * **CUSUM** on standardised counts catches slow ramps the tail test misses:
@@ -179,7 +180,8 @@ class BurstDetector:
         if len(self._history) >= s.min_history_hours:
             self._cusum = max(0.0, self._cusum + (count - mean) / sd - s.cusum_k)
         ramp = self._cusum > s.cusum_h and count >= s.min_count
-        if (spike or ramp) and cooled:
+        warm = len(self._history) >= s.warmup_hours
+        if (spike or ramp) and cooled and warm:
             found.append(
                 Burst(
                     self.brand,
@@ -260,6 +262,8 @@ class BurstMonitor:
             self._next_hour = hour
         if hour < self._next_hour:
             hour = self._next_hour  # late arrival: counted in the hour still open
+        # Both series exist from a brand's first mention: hours without negatives are history too.
+        self._detector(brand, "negative")
         for series in ("all", "negative") if negative else ("all",):
             self._detector(brand, series)
             key = (brand, series, hour)

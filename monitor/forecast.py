@@ -347,7 +347,8 @@ def forecast(
         weight = min(max(settings.hawkes_weight, 0.0), 1.0)
         final = math.expm1((1.0 - weight) * math.log1p(loglinear) + weight * math.log1p(estimate))
     final = _shrink_extrapolation(final, current, max(profile.ordinary, prior), settings)
-    final = min(max(final, current), settings.forecast_cap)
+    # Never below what is already there, never above the cap unless the count itself is.
+    final = max(min(final, settings.forecast_cap), current)
     return Forecast(
         current,
         loglinear,

@@ -197,6 +197,7 @@ class BurstSettings:
     cusum_k: float = 0.5  # CUSUM allowance in standard deviations
     cusum_h: float = 8.0  # CUSUM decision threshold in standard deviations
     min_history_hours: int = 24  # CUSUM only runs once this much history exists
+    warmup_hours: int = 6  # a brand with less history than this never alerts: it learns first
     negative_threshold: float = 0.5  # a mention is negative when its harm/negativity ≥ this
     cooldown: float = field(default=6 * 3600.0, metadata=_duration("no repeat burst alert within"))
     burst_risk: float = 0.7  # risk of a tail-probability burst (severity from the thresholds)
