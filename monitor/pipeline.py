@@ -20,9 +20,11 @@ from monitor.records import Post, isoformat, utcnow
 from monitor.store import SourceState, Store
 from monitor.urls import canonical_url, site_of
 from sources.base import Collected, Collector
-from sources.errors import SourceError
+from sources.errors import RateLimitedError, SourceError
 from sources.http import HttpClient
+from sources.limits import breaker_after_failure, breaker_after_success, breaker_gate
 from sources.registry import collector_class
+from sources.settings import collect_settings
 
 __all__ = ["PollReport", "SourceReport", "document_of", "match_brands", "poll", "state_key"]
 
@@ -104,11 +106,20 @@ def poll(
     only: Sequence[str] | None = None,
     brand: str | None = None,
     clock: Callable[[], datetime] = utcnow,
-    workers: int = 8,
+    workers: int | None = None,
 ) -> PollReport:
-    """Run one collection round over the configured sources (or the ``only`` names)."""
+    """Run one collection round over the configured sources (or the ``only`` names).
+
+    Sources whose circuit breaker is open are skipped until their retry time; new posts are
+    grouped into stories once everything is stored.
+    """
+    settings = collect_settings(config)
+    client.apply_settings(settings)
+    workers = workers or settings.workers
     specs = [s for s in config.sources if s.enabled and (not only or s.name in only)]
     jobs: list[tuple[SourceSpec, Brand | None, SourceState, Collector]] = []
+    reports: list[SourceReport] = []
+    started_at = clock()
     for spec in specs:
         cls = collector_class(spec.type)
         collector = cls(spec, client, clock)
@@ -119,9 +130,12 @@ def poll(
             state = store.get_state(key) or SourceState(
                 key=key, source=spec.name, type=spec.type, brand=target.name if target else None
             )
+            allowed, state = breaker_gate(state, started_at)
+            if not allowed:
+                reports.append(_skipped(spec, state))
+                continue
             jobs.append((spec, target, state, collector))
 
-    reports: list[SourceReport] = []
     with ThreadPoolExecutor(
         max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="collect"
     ) as pool:
@@ -133,7 +147,36 @@ def poll(
         # Results are stored on this thread, one transaction per source, as they arrive in order.
         for (spec, target, state, _), started, future in futures:
             reports.append(_finish(config, store, spec, target, state, future, started, clock))
-    return PollReport(tuple(reports))
+    report = PollReport(tuple(reports))
+    if report.new_ids:
+        from monitor.stories import assign_stories
+
+        assign_stories(store, report.new_ids, clock())
+    return report
+
+
+def _skipped(spec: SourceSpec, state: SourceState) -> SourceReport:
+    retry = (state.extra or {}).get("breaker_retry_at", "later")
+    return SourceReport(
+        state.key,
+        spec.name,
+        spec.type,
+        state.brand,
+        False,
+        error=f"circuit breaker open after {state.consecutive_failures} failure(s); "
+        f"next try at {retry} (last error: {state.last_error or 'unknown'})",
+    )
+
+
+def _brands_for(post: Post, brands: Sequence[Brand]) -> list[str]:
+    """Brands whose query matches, plus those a source files its posts under by configuration
+    (``extra["brands"]``, e.g. an app's reviews that rarely name the brand)."""
+    names = match_brands(post, brands)
+    wanted = post.extra.get("brands") if post.extra else None
+    if wanted:
+        known = {b.name.casefold(): b.name for b in brands}
+        names += [known[n.casefold()] for n in wanted if n.casefold() in known]
+    return list(dict.fromkeys(names))
 
 
 def _finish(
@@ -152,25 +195,33 @@ def _finish(
         next_poll_at=isoformat(now + timedelta(seconds=spec.interval)),
     )
     brand_name = brand.name if brand else None
+    breaker = collect_settings(config).breaker
     try:
         collected = future.result()
     except SourceError as exc:
-        return _record_failure(store, spec, attempt, brand_name, str(exc), started)
+        failed = breaker_after_failure(
+            attempt,
+            now,
+            breaker,
+            retry_after=getattr(exc, "retry_after", None),
+            rate_limited=isinstance(exc, RateLimitedError),
+        )
+        return _record_failure(store, spec, failed, brand_name, str(exc), started)
     except Exception as exc:  # a bug in one collector must not stop the others
         log.exception("collector %s crashed", spec.name)
         return _record_failure(
             store,
             spec,
-            attempt,
+            breaker_after_failure(attempt, now, breaker),
             brand_name,
             f"internal error in collector: {type(exc).__name__}: {exc}",
             started,
         )
     matched = [
-        (post, names) for post in collected.posts if (names := match_brands(post, config.brands))
+        (post, names) for post in collected.posts if (names := _brands_for(post, config.brands))
     ]
     result = store.upsert_posts(matched, seen_at=now, canonicalize=canonical_url)
-    new_state = collected.state.evolve(
+    new_state = breaker_after_success(collected.state).evolve(
         last_attempt_at=attempt.last_attempt_at,
         next_poll_at=attempt.next_poll_at,
         last_success_at=isoformat(now),
@@ -209,11 +260,7 @@ def _record_failure(
     started: float,
 ) -> SourceReport:
     log.warning("%s: %s", spec.name, message)
-    failed = state.evolve(
-        last_error=message,
-        last_error_at=state.last_attempt_at,
-        consecutive_failures=state.consecutive_failures + 1,
-    )
+    failed = state.evolve(last_error=message, last_error_at=state.last_attempt_at)
     store.save_state(failed)
     return SourceReport(
         failed.key,
