@@ -168,8 +168,22 @@ def _parse_when(value: str | None) -> datetime | None:
 @click.option("--lang", help="Only this language (ISO 639-1).")
 @click.option("--since", help="Published at or after (YYYY-MM-DD or ISO timestamp).")
 @click.option("--until", help="Published before (YYYY-MM-DD or ISO timestamp).")
+@click.option("--sentiment", help="Only this model sentiment (negative, neutral, positive).")
+@click.option("--risk-min", type=float, help="Latest risk at least this (0..1).")
+@click.option("--risk-max", type=float, help="Latest risk at most this (0..1).")
+@click.option(
+    "--alert-status",
+    type=click.Choice(["firing", "acknowledged", "resolved", "open", "any", "none"]),
+    help="Posts whose alert (own or story's) has this status; open = firing or acknowledged.",
+)
+@click.option("--assignee", help="Only posts assigned to this reviewer.")
 @click.option("--limit", default=50, show_default=True, help="At most this many results.")
-@click.option("--sort", type=click.Choice(["time", "relevance"]), default="time", show_default=True)
+@click.option(
+    "--sort",
+    type=click.Choice(["time", "risk", "relevance"]),
+    default="time",
+    show_default=True,
+)
 @click.option(
     "--format",
     "fmt",
@@ -186,32 +200,57 @@ def search(
     lang: str | None,
     since: str | None,
     until: str | None,
+    sentiment: str | None,
+    risk_min: float | None,
+    risk_max: float | None,
+    alert_status: str | None,
+    assignee: str | None,
     limit: int,
     sort: str,
     fmt: str,
 ) -> None:
-    """Search the archive with the brand query language.
+    """Search the archive with the brand query language (read-only).
+
+    Snippets show the query's words in [brackets] (bold on a terminal). Filters on sentiment,
+    risk, alert status and assignee work once the model, scoring, alerts and review UI have
+    written their tables.
 
     Example:
 
         groundswell search "refund NEAR/5 never" --lang en --format json
         groundswell search 'title:"lost luggage" OR site:news.example' --since 2026-11-01
+        groundswell search "zwrot* OR возврат*" --sentiment negative --risk-min 0.6 --sort risk
+        groundswell search "" --alert-status open --assignee maria
     """
     from monitor.query import QuerySyntaxError, parse
-    from monitor.search import SearchFilters
+    from monitor.search import SearchError, SearchFilters, tune_for_search
     from monitor.search import search as run_search
 
     loaded = load_config_or_exit(config_path, required=False)
     try:
-        parsed = parse(query) if query else None
+        parsed = parse(query) if query and query.strip() else None
     except QuerySyntaxError as exc:
         click.echo(f"query error: {exc}", err=True)
         raise SystemExit(EXIT_CONFIG) from None
-    filters = SearchFilters(brand, source, lang, _parse_when(since), _parse_when(until))
+    filters = SearchFilters(
+        brand,
+        source,
+        lang,
+        _parse_when(since),
+        _parse_when(until),
+        sentiment=sentiment,
+        risk_min=risk_min,
+        risk_max=risk_max,
+        alert_status=alert_status,
+        assignee=assignee,
+    )
+    bold = fmt == "table" and sys.stdout.isatty()
+    marks = ("\x1b[1m", "\x1b[0m") if bold else ("[", "]")
     with open_store(loaded, db_path, readonly=True) as store:
+        tune_for_search(store)
         try:
-            rows = run_search(store, parsed, filters, limit=limit, order=sort)
-        except RuntimeError as exc:
+            rows = run_search(store, parsed, filters, limit=limit, order=sort, marks=marks)
+        except SearchError as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(EXIT_FAILURE) from None
     fields = [
@@ -222,6 +261,10 @@ def search(
         "lang",
         "author",
         "brands",
+        "sentiment",
+        "risk",
+        "alert_status",
+        "assignee",
         "title",
         "url",
         "snippet",
@@ -237,8 +280,13 @@ def search(
     else:
         for row in rows:
             when = (row["published_at"] or "")[:16].replace("T", " ")
+            extra = ""
+            if row.get("risk") is not None:
+                extra += f" risk={row['risk']:.2f}"
+            if row.get("alert_status"):
+                extra += f" alert={row['alert_status']}"
             click.echo(
-                f"{when}  {row['source']:<8} {row['lang'] or '--':<3} {row['title'] or ''}".rstrip()
+                f"{when}  {row['source']:<8} {row['lang'] or '--':<3} {row['title'] or ''}{extra}".rstrip()
             )
             click.echo(f"    {row['snippet']}")
             if row["url"]:
@@ -352,14 +400,19 @@ def status(config_path: str | None, db_path: str | None, fmt: str) -> None:
 )
 @click.option("--fast", is_flag=True, help="Shortest run (used by the tests).")
 def demo(no_serve: bool, db_path: str, fast: bool) -> None:
-    """Run the built-in demo: local sample sources, a demo brand, a real archive.
+    """Run the built-in demo: a scripted day through the real service, all on this machine.
 
-    Starts a loopback server with bundled multilingual sample feeds, polls them for the demo
-    brand "Aurora Air" and its competitor, stores what matched in groundswell.db and prints it.
+    Loopback fake sources (news, Reddit-, Mastodon-, Bluesky-, Hacker News-shaped APIs) play a
+    day in accelerated time for the brand "Aurora Air" and its competitor: chatter in several
+    languages, a competitor's outage, and a complaint that starts small and spreads to the news.
+    The offline model, scoring, alert routing and delivery run for real: alerts arrive in a local
+    mailbox (demo-mailbox.mbox) and a signed webhook log (demo-webhooks.jsonl). The archive stays
+    in groundswell.db. Then the review UI is served (only when stdin is a terminal and --no-serve
+    is not given).
 
     Example:
 
-        groundswell demo --no-serve && groundswell search "refund NEAR/5 never"
+        groundswell demo --no-serve && groundswell search "cello NEAR/5 refund*"
     """
     from monitor.demo import run_demo
 
