@@ -135,8 +135,9 @@ def line_chart(
     for i in range(5):
         tt = t0 + span * i / 4 if span else t0
         moment = datetime.fromtimestamp(tt, tz=points[0][0].tzinfo)
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
         out.append(
-            f'<text x="{x(tt):.1f}" y="{HEIGHT - PAD_B + 18}" text-anchor="middle" class="axis">'
+            f'<text x="{x(tt):.1f}" y="{HEIGHT - PAD_B + 18}" text-anchor="{anchor}" class="axis">'
             f"{escape(_time_label(moment, span))}</text>"
         )
     if y_label:

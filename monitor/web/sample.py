@@ -122,7 +122,7 @@ def seed(store: Store, now: datetime, count: int = 40, seed_value: int = 7) -> S
         title, text = rng.choice(_TEXTS[lang])
         source, name = _SOURCES[index % len(_SOURCES)]
         brand = "Nimbus Airlines" if "Nimbus" in title else "Aurora Air"
-        published = now - timedelta(hours=index * 7 + rng.randint(0, 5))
+        published = now - timedelta(hours=10 if index == 0 else index * 7 + rng.randint(0, 5))
         if index == 3:
             title, text = "Aurora Air review <b>bold</b>", XSS_TEXT
         post = Post(
@@ -142,7 +142,7 @@ def seed(store: Store, now: datetime, count: int = 40, seed_value: int = 7) -> S
             ),
         )
         items.append((post, [brand]))
-    store.upsert_posts(items, seen_at=now - timedelta(days=30))
+    store.upsert_posts(items, seen_at=now - timedelta(hours=9, minutes=40))
     ids = [post.id for post, _ in items]
     top = ids[0]
     with store.transaction() as conn:
@@ -198,7 +198,7 @@ def seed(store: Store, now: datetime, count: int = 40, seed_value: int = 7) -> S
                 else rng.uniform(0.0, 0.3),
                 3,
             )
-            when = isoformat(now - timedelta(days=29))
+            when = isoformat(now - timedelta(hours=9))
             _insert(
                 store,
                 "assessments",

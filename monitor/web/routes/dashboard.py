@@ -84,7 +84,7 @@ def top_stories(store: Store, since: datetime, limit: int = 10) -> list[dict[str
     names = ("story", "risk", "mentions", "post_id", "title", "brand", "first_at")
     cursor = store.conn.execute(
         "SELECT coalesce(p.story_id, i.post_id) AS story, max(i.risk) AS risk, count(*), "
-        "i.post_id, p.title, i.brand, min(i.at) FROM inbox i JOIN posts p ON p.id = i.post_id "
+        "i.post_id, p.title, i.brand, i.at FROM inbox i JOIN posts p ON p.id = i.post_id "
         "WHERE i.at >= ? AND i.risk > 0 GROUP BY story ORDER BY risk DESC LIMIT ?",
         (isoformat(since), limit),
     )
