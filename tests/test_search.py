@@ -99,7 +99,8 @@ def _add(store: Store, posts=POSTS) -> None:
 def _insert(store: Store, table: str, **values: object) -> None:
     """Insert a row, filling NOT NULL columns the test does not care about."""
     for _, name, kind, notnull, default, pk in store.conn.execute(f"PRAGMA table_info({table})"):
-        if notnull and default is None and not pk and name not in values:
+        rowid_alias = pk and kind.upper() == "INTEGER"
+        if (notnull or pk) and default is None and not rowid_alias and name not in values:
             values[name] = 0 if kind.upper() in ("INTEGER", "REAL") else "x"
     names = ", ".join(values)
     marks = ", ".join("?" * len(values))
