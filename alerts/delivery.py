@@ -21,7 +21,7 @@ from alerts.outbox import OutboxItem, claim_due, mark_failed, mark_sent
 from alerts.settings import AlertSettings, ChannelSpec, settings_for
 from monitor.store import Store
 
-__all__ = ["DeliveryReport", "deliver_pending"]
+__all__ = ["Deliverer", "DeliveryReport", "deliver_pending"]
 
 log = logging.getLogger(__name__)
 
@@ -48,36 +48,63 @@ def _spec_for(settings: AlertSettings, item: OutboxItem) -> ChannelSpec | None:
     return spec if spec.kind == item.channel_kind else None
 
 
-def _send(channels: Mapping[str, Channel], settings: AlertSettings, item: OutboxItem) -> str | None:
-    """None on success, else the (secret-free) error text."""
-    spec = _spec_for(settings, item)
-    if spec is None:
-        return f"receiver {item.receiver!r} has no channel #{item.channel_index} ({item.channel_kind}) any more"
-    try:
-        channels[spec.kind].send(spec, item.payload, item.idempotency_key)
-    except ChannelError as exc:
-        return str(exc)
-    return None
+class Deliverer:
+    """Sends due outbox rows; keeps channel clients (HTTP keep-alive) across runs.
 
+    The service holds one for its lifetime; :func:`deliver_pending` makes one per call.
+    """
 
-def deliver_pending(
-    store: Store,
-    config: Any,
-    now: datetime,
-    *,
-    environ: Mapping[str, str] | None = None,
-    only_ids: Sequence[int] | None = None,
-    max_items: int | None = None,
-) -> DeliveryReport:
-    """Send every due outbox row (in batches, ``workers`` at a time) and record the outcome."""
-    settings = settings_for(config)
-    lease = max(60.0, settings.send_timeout * 3)
-    channels: dict[str, Channel] = {
-        name: factory(settings.send_timeout, environ) for name, factory in CHANNELS.items()
-    }
-    sent = failed = dead = 0
-    errors: list[str] = []
-    try:
+    def __init__(self, config: Any, environ: Mapping[str, str] | None = None) -> None:
+        self.settings = settings_for(config)
+        self.environ = environ
+        self._channels: dict[str, Channel] = {}
+
+    def _channel(self, kind: str) -> Channel:
+        if kind not in self._channels:
+            self._channels[kind] = CHANNELS[kind](self.settings.send_timeout, self.environ)
+        return self._channels[kind]
+
+    def _send(self, item: OutboxItem) -> str | None:
+        """None on success, else the (secret-free) error text."""
+        spec = _spec_for(self.settings, item)
+        if spec is None:
+            return (
+                f"receiver {item.receiver!r} has no channel #{item.channel_index} "
+                f"({item.channel_kind}) any more"
+            )
+        try:
+            self._channel(spec.kind).send(spec, item.payload, item.idempotency_key)
+        except ChannelError as exc:
+            return str(exc)
+        return None
+
+    def close(self) -> None:
+        for channel in self._channels.values():
+            channel.close()
+        self._channels.clear()
+
+    def __enter__(self) -> Deliverer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def deliver(
+        self,
+        store: Store,
+        now: datetime,
+        *,
+        only_ids: Sequence[int] | None = None,
+        max_items: int | None = None,
+    ) -> DeliveryReport:
+        """Send every due row (in batches, ``workers`` at a time) and record the outcome."""
+        settings = self.settings
+        lease = max(60.0, settings.send_timeout * 3)
+        sent = failed = dead = 0
+        errors: list[str] = []
+        for kind in {spec.kind for r in settings.receivers.values() for spec in r.channels}:
+            self._channel(kind)  # created here, not racily inside the worker threads
+        self._channel("log")
         with ThreadPoolExecutor(max_workers=settings.workers) as pool:
             while max_items is None or sent + failed < max_items:
                 limit = settings.batch_size
@@ -86,13 +113,9 @@ def deliver_pending(
                 items = claim_due(store, now, limit, lease, only_ids)
                 if not items:
                     break
-                outcomes = list(pool.map(lambda item: _send(channels, settings, item), items))
+                outcomes = list(pool.map(self._send, items))
                 with store.transaction() as conn:
-                    ok = [
-                        item.id
-                        for item, error in zip(items, outcomes, strict=True)
-                        if error is None
-                    ]
+                    ok = [i.id for i, error in zip(items, outcomes, strict=True) if error is None]
                     mark_sent(conn, ok, now)
                     for item, error in zip(items, outcomes, strict=True):
                         subject = f"outbox:{item.id}"
@@ -132,7 +155,18 @@ def deliver_pending(
                             " (dead-lettered)" if is_dead else "",
                             error,
                         )
-    finally:
-        for channel in channels.values():
-            channel.close()
-    return DeliveryReport(sent, failed, dead, tuple(errors))
+        return DeliveryReport(sent, failed, dead, tuple(errors))
+
+
+def deliver_pending(
+    store: Store,
+    config: Any,
+    now: datetime,
+    *,
+    environ: Mapping[str, str] | None = None,
+    only_ids: Sequence[int] | None = None,
+    max_items: int | None = None,
+) -> DeliveryReport:
+    """Send every due outbox row and record the outcome (one-shot :class:`Deliverer`)."""
+    with Deliverer(config, environ) as deliverer:
+        return deliverer.deliver(store, now, only_ids=only_ids, max_items=max_items)
