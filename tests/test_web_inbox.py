@@ -189,3 +189,25 @@ def test_inbox_query_walks_an_index_without_sorting(store: Store, sort: str) -> 
     text = " | ".join(row[-1] for row in plan)
     assert "USE TEMP B-TREE" not in text, text
     assert ("idx_inbox_risk" if sort == "risk" else "idx_inbox_at") in text, text
+
+
+@pytest.mark.parametrize("cap", [2, 10_000])
+def test_search_gives_the_same_pages_from_either_side(
+    store: Store, cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A common query walks the inbox order; a rare one is driven from FTS: same answer."""
+    from monitor.web import inbox
+
+    ids = _posts(store, 40)
+    for n, post_id in enumerate(ids[:12]):
+        _risk(store, post_id, n / 12, NOW, "warning")
+    sync_inbox(store)
+    monkeypatch.setattr(inbox, "_FTS_CAP", cap)
+    for sort in ("risk", "time"):
+        got = _all_pages(store, InboxFilters(q="refund NEAR/2 arrived", sort=sort), size=4)
+        expected = [
+            i
+            for i in _all_pages(store, InboxFilters(sort=sort), size=50)
+            if int(i.split(":")[1]) % 3 == 0
+        ]
+        assert got == expected

@@ -50,6 +50,10 @@ SEVERITIES = ("flagged", "critical", "warning", "info", "none")
 SENTIMENTS = ("negative", "neutral", "positive")
 SORTS = ("risk", "time")
 _MAX_SCAN = 5000  # rows examined per page when the search needs an exact re-check
+# A search matching at most this many posts is driven from the FTS index (its matches are
+# sorted); a more common one walks the inbox order and checks each post's text instead, since
+# then a page fills after a few hundred rows.
+_FTS_CAP = 8_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +270,14 @@ _SELECT = (
 )
 
 
+# Driven by the full-text index: only the matching posts are joined and sorted.
+_SELECT_FTS = _SELECT.replace(
+    "FROM inbox i CROSS JOIN posts p ON p.id = i.post_id",
+    "FROM posts_fts CROSS JOIN posts p ON p.rowid = posts_fts.rowid "
+    "CROSS JOIN inbox i ON i.post_id = p.id",
+)
+
+
 def _encode_cursor(row: Mapping[str, Any], sort: str) -> str:
     key = (
         [row["risk"], row["at"], row["post_id"]] if sort == "risk" else [row["at"], row["post_id"]]
@@ -367,15 +379,26 @@ def query_inbox(
     clauses, args = _where(filters, user, competitors, isoformat(now or utcnow()))
     notes: list[str] = []
     parsed = None
+    select = _SELECT
     if filters.q:
         try:
             parsed = parse(filters.q)
         except QuerySyntaxError as exc:
             return InboxPage([], None, error=f"search: {exc}")
-        fts = parsed.fts() if parsed is not None else None
+        fts = parsed.fts()
         if fts:
-            clauses.append("p.rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
-            args.append(fts)
+            try:
+                found = store.conn.execute(
+                    "SELECT count(*) FROM (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? "
+                    "LIMIT ?)",
+                    (fts, _FTS_CAP + 1),
+                ).fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                return InboxPage([], None, error=f"search failed: {exc}")
+            if found <= _FTS_CAP:
+                select = _SELECT_FTS
+                clauses.insert(0, "posts_fts MATCH ?")
+                args.insert(0, fts)
     sort = filters.sort
     order = (
         "ORDER BY i.risk DESC, i.at DESC, i.post_id DESC"
@@ -388,7 +411,7 @@ def query_inbox(
     cursor_key = _decode_cursor(filters.cursor, sort)
     rows: list[dict[str, Any]] = []
     scanned = 0
-    batch = page_size + 1 if parsed is None else max(2 * page_size, 100)
+    batch = page_size + 1 if parsed is None else max(4 * page_size, 200)
     last_scanned: dict[str, Any] | None = None
     exhausted = False
     try:
@@ -398,7 +421,7 @@ def query_inbox(
             if cursor_key is not None:
                 where.append(keyset)
                 params += cursor_key
-            sql = f"{_SELECT} WHERE {' AND '.join(where) or '1'} {order} LIMIT ?"
+            sql = f"{select} WHERE {' AND '.join(where) or '1'} {order} LIMIT ?"
             cur = store.conn.execute(sql, [*params, batch])
             names = [d[0] for d in cur.description]
             fetched = [dict(zip(names, row, strict=True)) for row in cur]
