@@ -28,19 +28,67 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.config import parse_config  # noqa: E402
-from monitor.records import isoformat  # noqa: E402
-from monitor.store import Store  # noqa: E402
-from monitor.web.auth import ensure_user, get_user  # noqa: E402
-from monitor.web.inbox import sync_inbox  # noqa: E402
+from monitor.config import parse_config
+from monitor.records import isoformat
+from monitor.store import Store
+from monitor.web.auth import ensure_user, get_user
+from monitor.web.inbox import sync_inbox
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
-WORDS = (
-    "refund never came flight cancelled baggage lost guitar broken crew friendly delay gate "
-    "seat upgrade lounge customer service answer call waited hours lawyer complaint airport "
-    "booking app crashed charged twice voucher points miles late luggage damaged sorry thanks "
-    "great awful terrible lovely smooth rude staff desk queue boarding pass email reply days"
-).split()
+WORDS = [
+    "refund",
+    "never",
+    "came",
+    "flight",
+    "cancelled",
+    "baggage",
+    "lost",
+    "guitar",
+    "broken",
+    "crew",
+    "friendly",
+    "delay",
+    "gate",
+    "seat",
+    "upgrade",
+    "lounge",
+    "customer",
+    "service",
+    "answer",
+    "call",
+    "waited",
+    "hours",
+    "lawyer",
+    "complaint",
+    "airport",
+    "booking",
+    "app",
+    "crashed",
+    "charged",
+    "twice",
+    "voucher",
+    "points",
+    "miles",
+    "late",
+    "luggage",
+    "damaged",
+    "sorry",
+    "thanks",
+    "great",
+    "awful",
+    "terrible",
+    "lovely",
+    "smooth",
+    "rude",
+    "staff",
+    "desk",
+    "queue",
+    "boarding",
+    "pass",
+    "email",
+    "reply",
+    "days",
+]
 FILLER = [f"w{i}" for i in range(3000)]
 LANGS = ("en", "en", "en", "de", "es", "pl", "fr", "ru")
 SOURCES = (
@@ -126,7 +174,7 @@ def build(path: Path, count: int) -> None:
 
 def p95(samples: list[float]) -> float:
     ordered = sorted(samples)
-    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
+    return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
 def main() -> None:
