@@ -327,10 +327,11 @@ class RedditCollector(Collector):
         secret_env = problems.expect(params, "client_secret_env", str, path)
         if bool(id_env) != bool(secret_env):
             missing = "client_secret_env" if id_env else "client_id_env"
+            example = "REDDIT_CLIENT_SECRET" if id_env else "REDDIT_CLIENT_ID"
             problems.add(
                 f"{path}.{missing}",
                 "OAuth needs both client_id_env and client_secret_env",
-                f'add {missing} = "REDDIT_CLIENT_SECRET"-style env var name',
+                f'add {missing} = "{example}" (the name of an environment variable)',
             )
         problems.expect(params, "user_agent", str, path)
         window = problems.expect(params, "time", str, path)
