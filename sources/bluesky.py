@@ -4,7 +4,8 @@ Anonymous search was switched off in 2025, so the collector logs in with a handl
 password* named by env vars. ``createSession`` is limited to 30 per 5 minutes and 300 a day per
 account, so the session is cached next to the HTTP client (and, with ``session_file``, on disk for
 one-shot ``groundswell poll`` runs from cron) and renewed with ``refreshSession``; it never logs in
-per poll. Search pages newest first inside a ``since``/``until`` window, like Hacker News.
+per poll. Search pages newest first from the cursor (``since``), with gaps filled later
+(``until``), like Hacker News.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ from sources.dates import parse_date
 from sources.errors import HttpStatusError, ParseError, RateLimitedError, SourceError
 from sources.http import FetchResponse
 from sources.social import (
+    RangeResult,
     as_int,
     as_str,
     check_int,
     check_url,
     client_cache,
+    collect_windows,
     epoch_to_datetime,
     load_json,
-    plan_window,
-    settle_window,
 )
 
 __all__ = [
@@ -432,49 +433,33 @@ class BlueskyCollector(Collector):
             raise ParseError("Bluesky search response is not an object", url=response.url)
         return data, response.url
 
+    def search_range(self, term: str, since: datetime, until: datetime | None) -> RangeResult:
+        """All pages (up to ``max_pages``) of one term's posts in a time range, newest first."""
+        now = self.clock()
+        posts: list[Post] = []
+        cursor: str | None = None
+        for _page in range(int(self.params.get("max_pages", 5))):
+            data, url = self.fetch_search(term, since, until, cursor)
+            found = parse_posts(data, fetched_at=now, source=self.type, url=url)
+            posts.extend(found)
+            cursor = as_str(data.get("cursor"))
+            if not found or not cursor:
+                return RangeResult.of(posts, truncated=False, time=_sort_time)
+        return RangeResult.of(posts, truncated=True, time=_sort_time)
+
     def collect(self, state: SourceState, brand: Brand | None) -> Collected:
-        """Search each brand term in the cursor window, newest first, page by page."""
+        """Search each brand term newer than the cursor, then fill any gap left earlier."""
         if brand is None:
             raise ParseError("the bluesky source needs a brand to search for")
-        now = self.clock()
-        lookback = timedelta(seconds=int(self.params.get("lookback", 86400)))
-        window = plan_window(
+        posts, new_state, notes = collect_windows(
             state,
-            now,
-            lookback=lookback,
+            self.clock(),
+            brand.search_terms(),
+            self.search_range,
+            lookback=timedelta(seconds=int(self.params.get("lookback", 86400))),
             overlap=timedelta(seconds=int(self.params.get("overlap", 600))),
         )
-        max_pages = int(self.params.get("max_pages", 5))
-        posts: dict[str, Post] = {}
-        newest: datetime | None = None
-        truncated_at: datetime | None = None
-        notes: list[str] = []
-        for term in brand.search_terms():
-            oldest: datetime | None = None
-            cursor: str | None = None
-            for _page in range(max_pages):
-                data, url = self.fetch_search(term, window.since, window.until, cursor)
-                found = parse_posts(data, fetched_at=now, source=self.type, url=url)
-                for post in found:
-                    posts.setdefault(post.native_id, post)
-                    moment = _sort_time(post)
-                    if moment is not None:
-                        newest = max(newest or moment, moment)
-                        oldest = min(oldest or moment, moment)
-                cursor = as_str(data.get("cursor"))
-                if not found or not cursor:
-                    break
-            else:
-                if oldest is not None:
-                    truncated_at = max(truncated_at or oldest, oldest)
-                    notes.append(
-                        f"{term!r}: more than {max_pages} pages of posts; "
-                        "the rest is collected on the next polls"
-                    )
-        new_state = settle_window(
-            state, now, lookback=lookback, newest=newest, truncated_at=truncated_at
-        )
-        return Collected(list(posts.values()), new_state, notes=notes)
+        return Collected(posts, new_state, notes=notes)
 
     def refresh(self, native_ids: Sequence[str]) -> list[Post]:
         """Current like/repost/reply/quote counts via ``getPosts`` (25 uris a call)."""

@@ -1,8 +1,9 @@
 """Hacker News through the Algolia search API (stories and comments, points, comment counts).
 
 ``search_by_date`` returns newest first and at most about 1000 hits per query, so each poll asks
-for a time slice (``created_at_i`` above the cursor minus a small overlap) and, when a slice has
-more hits than the page budget, fills the gap on the next polls before moving the cursor.
+for a time slice (``created_at_i`` above the cursor minus a small overlap); what a poll cannot
+reach within its page budget is remembered as a gap and filled by later polls
+(:func:`sources.social.collect_windows`).
 Engagement of known items is re-read from the official Firebase item API.
 """
 
@@ -19,14 +20,14 @@ from sources.base import Collected, Collector
 from sources.dates import parse_date
 from sources.errors import HttpStatusError, ParseError
 from sources.social import (
+    RangeResult,
     as_int,
     as_str,
     check_int,
     check_url,
+    collect_windows,
     epoch_to_datetime,
     load_json,
-    plan_window,
-    settle_window,
 )
 from sources.text import html_to_text
 
@@ -223,57 +224,38 @@ class HackerNewsCollector(Collector):
             raise ParseError("Algolia response is not a JSON object", url=response.url)
         return data, response.url
 
-    def collect(self, state: SourceState, brand: Brand | None) -> Collected:
-        """Search every brand term in the current time window; advance the cursor when done."""
-        if brand is None:
-            raise ParseError("the hackernews source needs a brand to search for")
+    def search_range(self, term: str, since: datetime, until: datetime | None) -> RangeResult:
+        """All pages (up to ``max_pages``) of one term's hits in a time range, newest first."""
         now = self.clock()
-        lookback = timedelta(seconds=int(self.params.get("lookback", 86400)))
-        window = plan_window(
-            state,
-            now,
-            lookback=lookback,
-            overlap=timedelta(seconds=int(self.params.get("overlap", 300))),
-        )
         kinds = tuple(self.params.get("tags") or _KINDS)
         tags = kinds[0] if len(kinds) == 1 else "(" + ",".join(kinds) + ")"
-        since = int(window.since.timestamp())
-        until = int(window.until.timestamp()) if window.until else None
         max_pages = int(self.params.get("max_pages", 10))
-        posts: dict[str, Post] = {}
-        newest: datetime | None = None
-        truncated_at: datetime | None = None
-        notes: list[str] = []
-        for term in brand.search_terms():
-            oldest: datetime | None = None
-            page = 0
-            while True:
-                data, url = self.fetch_page(term, tags, since, until, page)
-                found = parse_search(
-                    data, fetched_at=now, source=self.type, source_name="Hacker News", url=url
-                )
-                for post in found:
-                    posts.setdefault(post.native_id, post)
-                    if post.published_at is not None:
-                        newest = max(newest or post.published_at, post.published_at)
-                        oldest = min(oldest or post.published_at, post.published_at)
-                pages = as_int(data.get("nbPages")) or 0
-                page += 1
-                if not found or page >= pages:
-                    break
-                if page >= max_pages:
-                    if oldest is not None:
-                        # Everything newer than `oldest` is in; the rest waits for the next poll.
-                        truncated_at = max(truncated_at or oldest, oldest)
-                        notes.append(
-                            f"{term!r}: more than {max_pages} pages of hits; "
-                            "the rest is collected on the next polls"
-                        )
-                    break
-        new_state = settle_window(
-            state, now, lookback=lookback, newest=newest, truncated_at=truncated_at
+        lower = int(since.timestamp())
+        upper = int(until.timestamp()) if until else None
+        posts: list[Post] = []
+        for page in range(max_pages):
+            data, url = self.fetch_page(term, tags, lower, upper, page)
+            found = parse_search(
+                data, fetched_at=now, source=self.type, source_name="Hacker News", url=url
+            )
+            posts.extend(found)
+            if not found or page + 1 >= (as_int(data.get("nbPages")) or 0):
+                return RangeResult.of(posts, truncated=False)
+        return RangeResult.of(posts, truncated=True)
+
+    def collect(self, state: SourceState, brand: Brand | None) -> Collected:
+        """Search every brand term newer than the cursor, then fill any gap left earlier."""
+        if brand is None:
+            raise ParseError("the hackernews source needs a brand to search for")
+        posts, new_state, notes = collect_windows(
+            state,
+            self.clock(),
+            brand.search_terms(),
+            self.search_range,
+            lookback=timedelta(seconds=int(self.params.get("lookback", 86400))),
+            overlap=timedelta(seconds=int(self.params.get("overlap", 300))),
         )
-        return Collected(list(posts.values()), new_state, notes=notes)
+        return Collected(posts, new_state, notes=notes)
 
     def refresh(self, native_ids: Sequence[str]) -> list[Post]:
         """Current points and comment counts of known items (one Firebase request per id)."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import Problems
-from monitor.records import isoformat
+from monitor.records import Post, isoformat
 from monitor.store import SourceState
 from sources.dates import parse_date
 from sources.errors import BlockedError, ParseError
@@ -23,17 +23,17 @@ from sources.http import HttpClient
 
 __all__ = [
     "ClientCache",
+    "FetchRange",
+    "RangeResult",
     "RateBudget",
-    "TimeWindow",
     "as_int",
     "as_str",
     "check_int",
     "check_url",
     "client_cache",
+    "collect_windows",
     "epoch_to_datetime",
     "load_json",
-    "plan_window",
-    "settle_window",
 ]
 
 _HTML_START = (b"<!doctype html", b"<html", b"<head", b"<body")
@@ -167,55 +167,96 @@ def client_cache(client: HttpClient) -> ClientCache:
 
 
 @dataclass(frozen=True, slots=True)
-class TimeWindow:
-    """The slice of time one poll asks a newest-first search API for.
+class RangeResult:
+    """What one search over a time range returned (all pages read for one term)."""
 
-    ``since`` is exclusive and already includes the overlap; ``until`` is set while a gap left by
-    an earlier, truncated poll (more hits than the page budget) is being filled, newest first.
-    """
+    posts: list[Post]
+    newest: datetime | None  # the newest time seen
+    oldest: datetime | None  # the oldest time seen
+    truncated: bool  # the page budget ran out before the range was exhausted
 
-    since: datetime
-    until: datetime | None = None
+    @classmethod
+    def of(
+        cls,
+        posts: list[Post],
+        *,
+        truncated: bool,
+        time: Callable[[Post], datetime | None] = lambda post: post.published_at,
+    ) -> RangeResult:
+        """Summarise posts read from a range (newest/oldest by ``time``)."""
+        times = [t for t in map(time, posts) if t is not None]
+        return cls(posts, max(times, default=None), min(times, default=None), truncated)
 
 
-def plan_window(
-    state: SourceState, now: datetime, *, lookback: timedelta, overlap: timedelta
-) -> TimeWindow:
-    """The window for this poll from the cursor (low watermark) and any pending gap."""
-    low = _read_time(state.cursor) or (now - lookback)
-    gap = _read_time(state.extra.get("gap_until"))
-    return TimeWindow(low - overlap, gap + overlap if gap else None)
+FetchRange = Callable[[str, datetime, datetime | None], RangeResult]
 
 
-def settle_window(
+def collect_windows(
     state: SourceState,
     now: datetime,
+    terms: Sequence[str],
+    fetch: FetchRange,
     *,
     lookback: timedelta,
-    newest: datetime | None,
-    truncated_at: datetime | None,
-) -> SourceState:
-    """Advance the cursor after a successful poll.
+    overlap: timedelta,
+) -> tuple[list[Post], SourceState, list[str]]:
+    """Drive a newest-first search API (``since``/``until`` filters) without gaps or repeats.
 
-    Everything at or below ``cursor`` has been collected. When the page budget ran out before the
-    window was exhausted (``truncated_at`` = the oldest time seen), the gap below it is remembered
-    and filled by the next polls before the cursor moves, so a long outage skips nothing.
+    ``state.cursor`` is the newest time collected. Each poll first reads everything newer than it
+    (minus ``overlap``, for late indexing), so fresh posts are never held back; when that read runs
+    out of pages, the part it could not reach is remembered as a gap in ``extra["gaps"]``. Then
+    the newest pending gap is filled (its own page budget), shrinking it until it is gone. So a
+    burst or an outage is caught up over the next polls and nothing is skipped.
     """
-    low = _read_time(state.cursor) or (now - lookback)
-    high = _read_time(state.extra.get("high"))
+    high = _read_time(state.cursor)
+    gaps = [
+        (lo, hi)
+        for lo, hi in (
+            (_read_time(g[0]), _read_time(g[1]))
+            for g in state.extra.get("gaps") or []
+            if isinstance(g, list | tuple) and len(g) == 2
+        )
+        if lo is not None and hi is not None and lo < hi
+    ]
+    posts: dict[str, Post] = {}
+    notes: list[str] = []
+
+    def run(since: datetime, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+        newest: datetime | None = None
+        cut: datetime | None = None  # complete above this time for every term
+        for term in terms:
+            result = fetch(term, since, until)
+            for post in result.posts:
+                posts.setdefault(post.native_id, post)
+            if result.newest is not None:
+                newest = max(newest or result.newest, result.newest)
+            if result.truncated and result.oldest is not None:
+                cut = max(cut or result.oldest, result.oldest)
+        return newest, cut
+
+    floor = high or (now - lookback)
+    newest, cut = run(floor - overlap, None)
+    pending: list[tuple[datetime, datetime]] = []
+    if cut is not None and cut > floor:
+        pending.append((floor, cut))
+        notes.append(
+            f"more results since {isoformat(floor)} than the page budget; "
+            f"the rest (to {isoformat(cut)}) is collected on the next polls"
+        )
+    if gaps:
+        lo, hi = gaps[0]
+        _, gap_cut = run(lo - overlap, hi + overlap)
+        if gap_cut is not None and gap_cut > lo:
+            pending.append((lo, min(hi, gap_cut)))
+        pending.extend(gaps[1:])
     if newest is not None and (high is None or newest > high):
         high = newest
     extra = dict(state.extra)
-    if truncated_at is not None:
-        extra["gap_until"] = isoformat(truncated_at)
-        if high is not None:
-            extra["high"] = isoformat(high)
-        return state.evolve(cursor=isoformat(low), extra=extra)
-    extra.pop("gap_until", None)
-    extra.pop("high", None)
-    if high is not None and high > low:
-        low = high
-    return state.evolve(cursor=isoformat(low), extra=extra)
+    extra["gaps"] = [[isoformat(lo), isoformat(hi)] for lo, hi in pending]
+    if not pending:
+        extra.pop("gaps")
+    cursor = isoformat(high) if high else state.cursor
+    return list(posts.values()), state.evolve(cursor=cursor, extra=extra), notes
 
 
 def _read_time(value: Any) -> datetime | None:

@@ -316,19 +316,25 @@ def test_search_errors(loopback: LoopbackServer, account: None) -> None:
         BlueskyCollector(_spec(loopback), http, lambda: NOW).collect(_state(), BRAND)
 
 
-def test_truncated_search_fills_gap(loopback: LoopbackServer, account: None) -> None:
+def test_truncated_search_reads_new_posts_then_fills_gap(
+    loopback: LoopbackServer, account: None
+) -> None:
     FakePds(loopback)
     brand = Brand(name="Acme Air", query=None)
     with _http() as http:
         result = BlueskyCollector(_spec(loopback, max_pages=1), http, lambda: NOW).collect(
             _state(), brand
         )
-        assert result.state.extra["gap_until"] == "2026-11-02T09:59:00.000000Z"
+        gap = ["2026-11-01T10:30:00.000000Z", "2026-11-02T09:59:00.000000Z"]
+        assert result.state.extra["gaps"] == [gap]
+        loopback.requests.clear()
         BlueskyCollector(_spec(loopback, max_pages=1), http, lambda: NOW).collect(
             result.state, brand
         )
-    last = [r for r in loopback.requests if r.path.endswith("searchPosts")][-1]
-    assert last.query["until"] == ["2026-11-02T10:09:00.000000Z"]
+    searches = [r.query for r in loopback.requests if r.path.endswith("searchPosts")]
+    assert searches[0]["since"] == ["2026-11-02T09:55:00.123456Z"] and "until" not in searches[0]
+    assert searches[1]["since"] == ["2026-11-01T10:20:00.000000Z"]
+    assert searches[1]["until"] == ["2026-11-02T10:09:00.000000Z"]
 
 
 def test_refresh_batches_by_25(loopback: LoopbackServer, account: None) -> None:

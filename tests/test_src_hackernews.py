@@ -184,7 +184,9 @@ def test_collect_pages_every_term_and_sets_cursor(loopback: LoopbackServer) -> N
     assert loopback.requests[0].query["numericFilters"] == [f"created_at_i>{1793613900 - 300}"]
 
 
-def test_truncated_window_fills_the_gap_before_moving_on(loopback: LoopbackServer) -> None:
+def test_truncated_window_reads_new_hits_first_then_fills_the_gap(
+    loopback: LoopbackServer,
+) -> None:
     pages = [(FIX / "search_page0.json").read_bytes(), (FIX / "search_page1.json").read_bytes()]
     loopback.routes["/api/v1/search_by_date"] = _search_handler({"Acme Air": pages})
     brand = Brand(name="Acme Air", query=None)
@@ -192,15 +194,20 @@ def test_truncated_window_fills_the_gap_before_moving_on(loopback: LoopbackServe
         collector = HackerNewsCollector(_spec(loopback, max_pages=1), http, lambda: NOW)
         first = collector.collect(_state(), brand)
         assert [p.native_id for p in first.posts] == ["45000003", "45000002", "45000001"]
-        assert first.notes and "more than 1 pages" in first.notes[0]
-        low = first.state.cursor
-        assert first.state.extra["gap_until"] == "2026-11-02T10:00:00.000000Z"
+        assert first.notes and "page budget" in first.notes[0]
+        assert first.state.cursor == "2026-11-02T10:05:00.000000Z"
+        lookback = "2026-11-01T10:30:00.000000Z"
+        assert first.state.extra["gaps"] == [[lookback, "2026-11-02T10:00:00.000000Z"]]
         loopback.requests.clear()
+        # the gap is still deeper than one page: it shrinks, and new hits are asked for first
         second = collector.collect(first.state, brand)
-    numeric = loopback.requests[0].query["numericFilters"][0]
-    assert numeric.endswith(f",created_at_i<={1793613600 + 300}")  # only the gap is asked for
-    assert second.state.cursor == low  # still truncated: the low watermark cannot move yet
-    # once a poll exhausts the gap, the cursor jumps to the newest item seen overall
+        numeric = [r.query["numericFilters"][0] for r in loopback.requests]
+        assert numeric == [
+            f"created_at_i>{1793613900 - 300}",
+            f"created_at_i>{int(NOW.timestamp()) - 86400 - 300},created_at_i<={1793613600 + 300}",
+        ]
+        assert second.state.extra["gaps"] == [[lookback, "2026-11-02T10:00:00.000000Z"]]
+    # a gap read that reaches its end closes the gap
     last = json.loads((FIX / "search_page1.json").read_text()) | {"page": 0, "nbPages": 1}
     loopback.routes["/api/v1/search_by_date"] = _search_handler(
         {"Acme Air": [json.dumps(last).encode()]}
@@ -210,7 +217,67 @@ def test_truncated_window_fills_the_gap_before_moving_on(loopback: LoopbackServe
             second.state, brand
         )
     assert third.state.cursor == "2026-11-02T10:05:00.000000Z"
-    assert "gap_until" not in third.state.extra and "high" not in third.state.extra
+    assert "gaps" not in third.state.extra
+
+
+def test_windows_collect_every_item_through_bursts() -> None:
+    """A simulated stream with bursts bigger than the page budget: every poll sees the newest
+    items at once, and the backlog is caught up by later polls without holes (the overlap may
+    return an item twice; the archive stores it once)."""
+    from monitor.records import Post
+    from sources.social import RangeResult, collect_windows
+
+    start = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
+    # 30 items in the first 10 minutes (a burst), then 1 a minute
+    times = [start + timedelta(seconds=20 * i) for i in range(30)]
+    times += [start + timedelta(minutes=10 + i) for i in range(60)]
+    items = {f"i{n}": t for n, t in enumerate(times)}
+    budget = 8
+
+    def fetch(now: datetime) -> Any:
+        def search(term: str, since: datetime, until: datetime | None) -> RangeResult:
+            hits = sorted(
+                (
+                    (t, i)
+                    for i, t in items.items()
+                    if since < t <= now and (until is None or t <= until)
+                ),
+                reverse=True,
+            )
+            posts = [Post(source="t", native_id=i, published_at=t) for t, i in hits[:budget]]
+            return RangeResult.of(posts, truncated=len(hits) > budget)
+
+        return search
+
+    state = _state()
+    collected: dict[str, int] = {}
+    for minute in range(10, 71, 5):
+        now = start + timedelta(minutes=minute)
+        posts, state, _notes = collect_windows(
+            state,
+            now,
+            ["acme"],
+            fetch(now),
+            lookback=timedelta(minutes=15),
+            overlap=timedelta(seconds=30),
+        )
+        for post in posts:
+            collected[post.native_id] = collected.get(post.native_id, 0) + 1
+        newest = max((t, i) for i, t in items.items() if t <= now)[1]
+        assert newest in {p.native_id for p in posts}  # fresh items are never held back
+    for _ in range(10):  # quiet polls drain the backlog
+        posts, state, _notes = collect_windows(
+            state,
+            now,
+            ["acme"],
+            fetch(now),
+            lookback=timedelta(minutes=15),
+            overlap=timedelta(seconds=30),
+        )
+        for post in posts:
+            collected[post.native_id] = collected.get(post.native_id, 0) + 1
+    assert set(collected) == {i for i, t in items.items() if t <= now}
+    assert "gaps" not in state.extra
 
 
 @pytest.mark.parametrize(
