@@ -286,3 +286,30 @@ def test_ids_are_unique_and_times_aware(real_payloads: Path, name: str) -> None:
     posts = parse(body, fetched_at=FETCHED)
     assert len({p.native_id for p in posts}) == len(posts)
     assert all(p.published_at is not None and p.published_at.tzinfo is UTC for p in posts)
+
+
+def test_foreign_payloads_fail_cleanly(real_payloads: Path) -> None:
+    """Every parser, fed every other source's real payload, either parses or raises a
+    SourceError with a message — never an AttributeError/TypeError from an unexpected shape."""
+    from sources.errors import SourceError
+    from sources.lemmy import parse_search as parse_lemmy
+    from sources.mastodon import parse_search as parse_masto_search
+
+    parsers = [
+        parse_listing,
+        parse_hn,
+        parse_statuses,
+        parse_masto_search,
+        parse_posts,
+        parse_feed_items,
+        parse_lemmy,
+    ]
+    files = sorted(p for p in real_payloads.rglob("*") if p.is_file() and p.name != "MANIFEST.md")
+    assert len(files) == 26
+    for path in files:
+        body = path.read_bytes()
+        for parse in parsers:
+            try:
+                parse(body, fetched_at=FETCHED)
+            except SourceError as exc:
+                assert str(exc)
