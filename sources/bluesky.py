@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
@@ -46,6 +46,7 @@ __all__ = [
     "parse_feed_items",
     "parse_post_view",
     "parse_posts",
+    "parse_profiles",
     "web_url",
 ]
 
@@ -53,6 +54,7 @@ DEFAULT_SERVICE = "https://bsky.social"
 SITE = "bsky.app"
 _GETPOSTS_MAX = 25
 _CLOCK_SKEW = timedelta(minutes=5)
+_FOLLOWERS_TTL = timedelta(hours=6)
 
 
 def web_url(uri: str, handle: str | None) -> str | None:
@@ -175,6 +177,24 @@ def parse_feed_items(
     return _views([i.get("post") for i in feed if isinstance(i, Mapping)], fetched_at, source)
 
 
+def parse_profiles(
+    payload: bytes | str | Mapping[str, Any], *, url: str | None = None
+) -> dict[str, int]:
+    """``app.bsky.actor.getProfiles`` output → ``{did: followersCount}``. Pure."""
+    data = load_json(payload, url=url, what="Bluesky profiles JSON")
+    _xrpc_error(data, url)
+    profiles = data.get("profiles") if isinstance(data, Mapping) else None
+    if not isinstance(profiles, list):
+        raise ParseError("Bluesky profiles response has no 'profiles' list", url=url)
+    counts: dict[str, int] = {}
+    for profile in profiles:
+        did = as_str(_obj(profile).get("did"))
+        followers = as_int(_obj(profile).get("followersCount"))
+        if did and followers is not None:
+            counts[did] = followers
+    return counts
+
+
 def _sort_time(post: Post) -> datetime | None:
     """The time searchPosts sorts and filters by: the earlier of createdAt and indexedAt."""
     indexed = parse_date(post.extra.get("indexed_at"))
@@ -232,7 +252,7 @@ class BlueskyCollector(Collector):
     ``session_file`` (optional path to keep the session between processes, written 0600),
     ``lang`` (only posts in this language), ``limit`` (1–100, default 100), ``max_pages`` (per
     term and poll, default 5), ``overlap`` (seconds, default 600), ``lookback`` (first poll,
-    seconds, default 86400).
+    seconds, default 86400), ``author_reach`` (look up authors' follower counts, default true).
     """
 
     type: ClassVar[str] = "bluesky"
@@ -248,6 +268,7 @@ class BlueskyCollector(Collector):
             "max_pages",
             "overlap",
             "lookback",
+            "author_reach",
         }
     )
 
@@ -274,6 +295,7 @@ class BlueskyCollector(Collector):
         check_int(params, "max_pages", path, problems, maximum=50)
         check_int(params, "overlap", path, problems, minimum=0)
         check_int(params, "lookback", path, problems)
+        problems.expect(params, "author_reach", bool, path)
 
     # --- session ------------------------------------------------------------------------------
 
@@ -459,7 +481,42 @@ class BlueskyCollector(Collector):
             lookback=timedelta(seconds=int(self.params.get("lookback", 86400))),
             overlap=timedelta(seconds=int(self.params.get("overlap", 600))),
         )
-        return Collected(posts, new_state, notes=notes)
+        return Collected(self._with_followers(posts, notes), new_state, notes=notes)
+
+    def _with_followers(self, posts: list[Post], notes: list[str]) -> list[Post]:
+        """Fill ``author_followers`` from ``getProfiles`` (25 actors a call, cached 6 hours).
+
+        Post views carry no follower counts, but author reach matters for viral risk. A failing
+        profile lookup is a note: the posts are stored without reach rather than lost.
+        """
+        if not posts or self.params.get("author_reach") is False:
+            return posts
+        now = self.clock()
+        cache = client_cache(self.client)
+        with cache.lock:
+            known: dict[str, tuple[int, datetime]] = cache.sessions.setdefault(
+                f"bluesky-followers:{self._service}", {}
+            )
+            fresh = {d: c for d, (c, at) in known.items() if now - at < _FOLLOWERS_TTL}
+        wanted = sorted({str(p.extra["did"]) for p in posts if p.extra.get("did")} - set(fresh))
+        for start in range(0, len(wanted), _GETPOSTS_MAX):
+            chunk = wanted[start : start + _GETPOSTS_MAX]
+            try:
+                response = self._xrpc_get("app.bsky.actor.getProfiles", {"actors": chunk})
+                counts = parse_profiles(response.content, url=response.url)
+            except SourceError as exc:
+                notes.append(f"author follower counts unavailable: {exc}")
+                break
+            with cache.lock:
+                for did, count in counts.items():
+                    known[did] = (count, now)
+            fresh.update(counts)
+        return [
+            replace(p, author_followers=fresh[str(p.extra["did"])])
+            if p.author_followers is None and p.extra.get("did") in fresh
+            else p
+            for p in posts
+        ]
 
     def refresh(self, native_ids: Sequence[str]) -> list[Post]:
         """Current like/repost/reply/quote counts via ``getPosts`` (25 uris a call)."""

@@ -121,6 +121,7 @@ class FakePds:
         server.routes[x + "com.atproto.server.refreshSession"] = self.renew
         server.routes[x + "app.bsky.feed.searchPosts"] = self.search
         server.routes[x + "app.bsky.feed.getPosts"] = self.get_posts
+        server.routes[x + "app.bsky.actor.getProfiles"] = self.get_profiles
 
     def create(self, request: Request) -> Reply:
         self.logins += 1
@@ -155,6 +156,9 @@ class FakePds:
             return denied
         page = "search_page1.json" if request.query.get("cursor") == ["4"] else "search_page0.json"
         return Reply(200, (FIX / page).read_bytes(), JSON, etag=False)
+
+    def get_profiles(self, request: Request) -> Reply:
+        return self._denied(request) or Reply(200, (FIX / "get_profiles.json").read_bytes(), JSON)
 
     def get_posts(self, request: Request) -> Reply:
         return self._denied(request) or Reply(200, (FIX / "get_posts.json").read_bytes(), JSON)
@@ -204,6 +208,32 @@ def test_search_pages_window_and_single_login(loopback: LoopbackServer, account:
     last = [r for r in loopback.requests if r.path.endswith("searchPosts")][-1]
     assert last.query["since"] == ["2026-11-02T09:55:00.123456Z"]
     assert second.state.cursor == first.state.cursor
+
+
+def test_author_followers_from_profiles_cached(loopback: LoopbackServer, account: None) -> None:
+    FakePds(loopback)
+    with _http() as http:
+        result = BlueskyCollector(_spec(loopback), http, lambda: NOW).collect(_state(), BRAND)
+        BlueskyCollector(_spec(loopback), http, lambda: NOW).collect(_state(), BRAND)
+    followers = {p.author: p.author_followers for p in result.posts}
+    assert followers["ana.bsky.social"] == 15230 and followers["jan.example.com"] == 12
+    assert followers["kim.bsky.social"] is None  # a non-numeric count is not invented
+    lookups = [r for r in loopback.requests if r.path.endswith("getProfiles")]
+    assert len(lookups) == 2  # second round: only the authors not answered before
+    assert len(lookups[0].query["actors"]) == 5 and lookups[1].query["actors"] == [
+        "did:plc:bad333",
+        "did:plc:fut444",
+        "did:plc:kim555",
+    ]
+
+
+def test_profile_lookup_failure_keeps_posts(loopback: LoopbackServer, account: None) -> None:
+    FakePds(loopback)
+    loopback.routes["/xrpc/app.bsky.actor.getProfiles"] = Reply(502, b"bad gateway")
+    with _http() as http:
+        result = BlueskyCollector(_spec(loopback), http, lambda: NOW).collect(_state(), BRAND)
+    assert len(result.posts) == 6 and all(p.author_followers is None for p in result.posts)
+    assert "follower counts unavailable" in result.notes[-1]
 
 
 def test_expired_access_token_is_refreshed_not_relogged(
