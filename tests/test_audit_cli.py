@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import importlib.util
 import io
 import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.audit import entries, record
 from monitor.cli import cli
+from monitor.loopback import LoopbackServer, Reply
 from monitor.store import Store
 from tests.test_search import POSTS, _add
 
@@ -71,8 +75,6 @@ def test_export_writes_file_and_audit_entry(tmp_path: Path) -> None:
         (entry,) = entries(store, action="export")
     details = json.loads(entry.after or "{}")
     assert entry.actor == "auditor1" and details["rows"] == 2 and details["query"] == "zwrot*"
-    import hashlib
-
     assert details["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
 
 
@@ -127,3 +129,26 @@ def test_archive_metadata_names_the_database(tmp_path: Path) -> None:
             params = {p: "" for p in ("actor", "since", "until", "post_id", "brand", "alert_id")}
             params["words"] = "refund"
             store.conn.execute(f"EXPLAIN {sql}", params)
+
+
+def test_anchor_to_a_webhook(tmp_path: Path, loopback: LoopbackServer) -> None:
+    db = _archive(tmp_path)
+    loopback.routes["/hook"] = Reply(204, b"")
+    result = _run("audit", "anchor", "--db", str(db), "--webhook", loopback.url("/hook"))
+    assert result.exit_code == 0, result.output
+    (request,) = loopback.requests
+    body = json.loads(request.body)
+    assert body["seq"] == 2 and len(body["hash"]) == 64
+    with Store.open(db, readonly=True) as store:
+        assert store.count("audit_anchors") == 1
+    loopback.routes["/hook"] = Reply(500, b"down")
+    failed = _run("audit", "anchor", "--db", str(db), "--webhook", loopback.url("/hook"))
+    assert failed.exit_code == 1 and "not delivered" in failed.output
+
+
+def test_archive_serve_without_datasette_says_how_to_install(tmp_path: Path) -> None:
+    if importlib.util.find_spec("datasette") is not None:
+        pytest.skip("datasette is installed: serve would start a server")
+    db = _archive(tmp_path)
+    result = _run("archive", "serve", "--db", str(db))
+    assert result.exit_code == 1 and "groundswell[datasette]" in result.output
