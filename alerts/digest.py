@@ -11,7 +11,7 @@ from alerts.settings import AlertSettings, DigestSpec
 from monitor.records import isoformat, parse_iso
 from monitor.store import Store
 
-__all__ = ["due_digests", "summarize"]
+__all__ = ["due_digests", "send_due_digests", "summarize"]
 
 
 def due_digests(
@@ -81,3 +81,10 @@ def summarize(
         "median_ack_minutes": round(statistics.median(ack_minutes), 1) if ack_minutes else None,
         "top": items[:top],
     }
+
+
+def send_due_digests(store: Store, config: Any, now: datetime) -> int:
+    """Queue every digest due at ``now`` in the outbox (the ``digest`` stage); returns how many."""
+    from alerts.engine import AlertEngine
+
+    return AlertEngine(config, store, lambda: now).send_digests(now)

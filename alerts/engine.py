@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +45,7 @@ class AlertUpdate:
     action: str  # fired | grouped | silenced | inhibited
     group_key: str
     alert_id: int | None
-    route: str
+    route: str  # the receivers (teams) notified, comma-separated: what replay reports
     receivers: tuple[str, ...]
     brand: str
     kind: str
@@ -56,14 +56,20 @@ class AlertUpdate:
     reasons: tuple[str, ...] = ()
     changes: tuple[str, ...] = ()
     held_by: str | None = None  # silence id or inhibiting alert, for silenced/inhibited
+    route_path: str = ""  # the matched routing-tree node(s), e.g. "alerts.route.routes[1]"
 
 
 @dataclass(frozen=True, slots=True)
 class TickReport:
+    """What a tick did; iterating it yields nothing (the stage runner extends its updates)."""
+
     notifications: int = 0
     escalated: int = 0
     auto_resolved: int = 0
     digests: int = 0
+
+    def __iter__(self) -> Iterator[AlertUpdate]:
+        return iter(())
 
 
 def _stamp(moment: datetime) -> str:
@@ -192,7 +198,7 @@ class AlertEngine:
             action,
             key,
             alert_id,
-            route,
+            ",".join(receivers),
             tuple(receivers),
             event.brand,
             event.kind,
@@ -203,6 +209,7 @@ class AlertEngine:
             event.reasons,
             tuple(said or ()),
             held_by,
+            route,
         )
 
     def _open_threads(self, conn: sqlite3.Connection, keys: set[str]) -> dict[str, dict[str, Any]]:
@@ -594,6 +601,10 @@ class AlertEngine:
             )
             escalated += 1
         return escalated, queued
+
+    def send_digests(self, now: datetime | None = None) -> int:
+        """Queue the digests due at ``now``; returns how many."""
+        return self._digests(now or self.clock())
 
     def _digests(self, now: datetime) -> int:
         sent = 0

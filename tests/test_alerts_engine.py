@@ -55,7 +55,8 @@ def test_grouping_timeline(store: Store) -> None:
     clock = Clock()
     engine = engine_for(store, clock)
     (first,) = engine.process([event("rss:1", story="s1", source="rss", at=clock.now)])
-    assert first.action == "fired" and first.route == "alerts.route"
+    assert first.action == "fired" and first.route == "pr-oncall"
+    assert first.route_path == "alerts.route"
     assert kinds(store) == []  # group_wait holds the first notification
 
     clock.advance(10)
@@ -295,6 +296,10 @@ def test_daily_digest(store: Store) -> None:
     clock.now = parse_iso("2026-11-03T08:00:00Z")
     assert engine.tick().digests == 1
     assert engine.tick().digests == 0  # never twice for one period
+    from alerts.digest import send_due_digests
+
+    assert send_due_digests(store, engine.config, clock.now) == 0
+    assert list(engine.tick()) == []
     digest = [row for row in outbox(store) if row["kind"] == "digest"][-1]
     data = digest["payload"]["data"]["digest"]
     assert data["total"] == 2 and data["by_severity"]["critical"] == 1
