@@ -389,7 +389,9 @@ class RedditCollector(Collector):
                     headers=self._headers() | {"Authorization": f"Basic {basic}"},
                 )
             except HttpStatusError as exc:
-                if exc.status in (400, 401, 403) and not isinstance(exc, RateLimitedError):
+                if exc.status in (400, 401, 403) and not isinstance(
+                    exc, RateLimitedError | BlockedError
+                ):
                     raise HttpStatusError(
                         exc.status,
                         "Reddit rejected the app credentials from "
@@ -409,7 +411,7 @@ class RedditCollector(Collector):
                 )
             lifetime = as_int(data.get("expires_in")) or 3600
             expires = now + timedelta(seconds=max(60, lifetime - 60))
-            cache.sessions[key] = _Token(token, expires)
+            cache.sessions[key] = _Token(Secret(token), expires)
             return token
 
     def _api_get(self, path: str, params: Mapping[str, Any]) -> FetchResponse:
@@ -444,8 +446,8 @@ class RedditCollector(Collector):
                     "the app is approved",
                     url=exc.url,
                 ) from None
-            except RateLimitedError:
-                budget.remaining = 0.0
+            except RateLimitedError as exc:
+                budget.spent_until(self.clock() + timedelta(seconds=exc.retry_after or 60))
                 raise
             budget.update(response.headers, self.clock())
             if response.status != 401:

@@ -36,6 +36,7 @@ __all__ = [
     "load_json",
 ]
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HTML_START = (b"<!doctype html", b"<html", b"<head", b"<body")
 
 
@@ -111,15 +112,18 @@ class RateBudget:
 
     remaining: float | None = None
     reset_at: datetime | None = None
+    updated_at: datetime = _EPOCH
 
     def update(self, headers: Mapping[str, str], now: datetime) -> None:
         """Read ``x-ratelimit-remaining`` and ``x-ratelimit-reset`` (seconds or a timestamp)."""
         remaining = headers.get("x-ratelimit-remaining")
-        if remaining is not None:
-            try:
-                self.remaining = float(remaining)
-            except ValueError:
-                self.remaining = None
+        if remaining is None:
+            return  # this response said nothing about the budget
+        self.updated_at, self.reset_at = now, None
+        try:
+            self.remaining = float(remaining)
+        except ValueError:
+            self.remaining = None
         reset = headers.get("x-ratelimit-reset")
         if reset:
             try:
@@ -128,11 +132,16 @@ class RateBudget:
             except ValueError:
                 self.reset_at = parse_date(reset)
 
+    def spent_until(self, moment: datetime) -> None:
+        """Record that no requests are left until ``moment`` (after a 429)."""
+        self.remaining, self.reset_at = 0.0, moment
+
     def exhausted(self, now: datetime, reserve: float = 1.0) -> bool:
         """True when fewer than ``reserve`` requests are left and the window has not reset."""
         if self.remaining is None or self.remaining >= reserve:
             return False
-        return self.reset_at is None or self.reset_at > now
+        # Without a reset time, assume the common one-minute window rather than waiting forever.
+        return (self.reset_at or self.updated_at + timedelta(minutes=1)) > now
 
     def describe(self) -> str:
         when = isoformat(self.reset_at) if self.reset_at else "an unknown time"

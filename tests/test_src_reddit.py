@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -371,3 +371,28 @@ def test_pipeline_records_the_mode_for_status(
     (row,) = collect_status(config, store)["sources"]
     assert row["mode"] == "rss"
     assert store.post("reddit:t3_aa3") is not None
+
+
+def test_a_429_pauses_the_budget_then_recovers(loopback: LoopbackServer, creds: None) -> None:
+    FakeReddit(loopback)
+    loopback.routes["/search"] = Reply(429, b"", {"Retry-After": "90"})
+    from sources.limits import HostLimiter
+
+    clock = [NOW]
+    limiter = HostLimiter(
+        sleep=lambda _s: None, clock=lambda: (clock[0] - NOW).total_seconds(), wall=lambda: clock[0]
+    )
+    http = HttpClient(
+        timeout=2.0, sleep=lambda _s: None, retry=RetryPolicy(attempts=1), limiter=limiter
+    )
+    with http:
+        collector = RedditCollector(_spec(loopback), http, lambda: clock[0])
+        with pytest.raises(RateLimitedError):
+            collector.collect(_state(), BRAND)
+        sent = len(loopback.requests)
+        with pytest.raises(RateLimitedError):  # still inside the server's wait: not even asked
+            collector.collect(_state(), BRAND)
+        assert len(loopback.requests) == sent
+        FakeReddit(loopback)  # the server recovers
+        clock[0] = NOW + timedelta(seconds=91)
+        assert len(collector.collect(_state(), BRAND).posts) == 5
