@@ -39,7 +39,10 @@ Handler = Callable[[Request], Reply]
 
 
 class LoopbackServer:
-    """``with LoopbackServer({"/feed.xml": Reply(body=...)}) as server: server.url("/feed.xml")``."""
+    """``with LoopbackServer({"/feed.xml": Reply(body=...)}) as server: server.url("/feed.xml")``.
+
+    A route ``"*"`` answers every path that has no route of its own.
+    """
 
     def __init__(
         self, routes: Mapping[str, Reply | Handler] | None = None, *, host: str = "127.0.0.1"
@@ -71,7 +74,11 @@ class LoopbackServer:
                 )
                 with server._lock:
                     server.requests.append(request)
-                    route = server.routes.get(self.path) or server.routes.get(parts.path)
+                    route = (
+                        server.routes.get(self.path)
+                        or server.routes.get(parts.path)
+                        or server.routes.get("*")
+                    )
                 reply = (
                     Reply(404, b"not found")
                     if route is None

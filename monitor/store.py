@@ -155,10 +155,12 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
-        current = self.schema_version()
+        done = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
         applied = []
+        # Every migration not yet recorded runs, in order: a feature added later still gets its
+        # tables in an archive that already has higher-numbered ones.
         for migration in discover():
-            if migration.version <= current:
+            if migration.version in done:
                 continue
             with self.transaction():
                 migration.upgrade(self.db)

@@ -145,3 +145,22 @@ def test_bulk_upsert_many_posts(store: Store) -> None:
     assert store.upsert_posts(items, seen_at=T0).updated == 2000
     assert store.count("posts") == 2000
     assert len(fts_ids(store, "1999")) == 1
+
+
+def test_a_migration_added_later_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.store as store_module
+    from monitor.migrations import discover
+
+    everything = discover()
+    late = everything[1]  # pretend this feature was installed after the archive was created
+    monkeypatch.setattr(store_module, "discover", lambda: [m for m in everything if m is not late])
+    with Store.open(tmp_path / "m.db") as archive:
+        assert late.version not in {
+            r[0] for r in archive.conn.execute("SELECT version FROM schema_migrations")
+        }
+    monkeypatch.setattr(store_module, "discover", lambda: everything)
+    with Store.open(tmp_path / "m.db") as archive:
+        versions = {r[0] for r in archive.conn.execute("SELECT version FROM schema_migrations")}
+    assert versions == {m.version for m in everything}
