@@ -58,6 +58,7 @@ def demo_config(
     urls: dict[str, str], db_path: str, smtp_port: int, webhook_url: str, ui_url: str
 ) -> dict[str, Any]:
     """The demo's configuration, as a ``groundswell.toml`` would hold it."""
+
     def mail(to: str) -> str:
         return (
             f"mailto://alerts:${{DEMO_SMTP_PASSWORD}}@127.0.0.1:{smtp_port}"
@@ -217,16 +218,13 @@ def _timeline(store: Store, scenario: Scenario, echo: Echo) -> None:
             )
         )
     if store.db["outbox"].exists():
-        for sent_at, receiver, channel, kind in store.conn.execute(
-            "SELECT sent_at, receiver, channel_kind, kind FROM outbox WHERE status = 'sent' AND channel_kind != 'log' "
-            "ORDER BY sent_at"
-        ):
-            rows.append(
-                (
-                    sent_at,
-                    f"delivered {kind} to {receiver} via {'email' if channel == 'apprise' else channel}",
-                )
-            )
+        sent = store.conn.execute(
+            "SELECT substr(sent_at, 1, 16), kind, receiver, group_concat(DISTINCT channel_kind) FROM outbox "
+            "WHERE status = 'sent' AND channel_kind != 'log' GROUP BY 1, 2, 3 ORDER BY 1"
+        ).fetchall()
+        for minute, kind, receiver, channels in sent:
+            via = ", ".join(sorted("email" if c == "apprise" else c for c in channels.split(",")))
+            rows.append((minute, f"delivered {kind} to {receiver} ({via})"))
     for at, text in sorted(rows):
         echo(f"  {at[11:16]}  {text}")
 

@@ -228,6 +228,8 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
     )
 
     # The United-Breaks-Guitars-like story: small at first, then spreading, then the news.
+    # Cross-posts copy the original (as people do), and the news quotes it: one story.
+    ubg_title = f"{BRAND} smashed my cello and refused a refund, so I wrote a song"
     ubg_text = (
         f"{BRAND} baggage handlers smashed my cello on the tarmac in Oslo and I watched it happen. Nine months of "
         f"calls, they refused any refund and their lawyers sent me a form letter. So I wrote a song about it. "
@@ -240,7 +242,7 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
             at(2.5),
             "cellist_marta",
             ubg_text,
-            title=f"{BRAND} smashed my cello and refused a refund, so I wrote a song",
+            title=ubg_title,
             followers=2100,
             final_likes=21000,
             final_shares=2600,
@@ -256,8 +258,7 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
             "mastodon",
             at(5.0),
             "marta@musicians.example",
-            f"I wrote a song because {BRAND} smashed my cello in Oslo and refused a refund for nine months. Their lawyers "
-            f"sent a form letter. Never flying {BRAND} again.",
+            f"{ubg_title}. {ubg_text} (cross-posted from Reddit)",
             followers=5200,
             final_likes=6800,
             final_shares=4100,
@@ -273,8 +274,7 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
             "bluesky",
             at(6.5),
             "marta.bsky.social",
-            f"{BRAND} smashed my cello in Oslo, refused a refund for nine months and answered with a lawyer's form "
-            f"letter. So I wrote a song. Never flying {BRAND} again.",
+            f"{ubg_title}. {ubg_text.rsplit('. So I wrote', 1)[0]}. Song link in bio.",
             followers=8900,
             final_likes=12500,
             final_shares=5200,
@@ -290,9 +290,9 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
             "news",
             at(10.0),
             "Travel Wire",
-            f"A cellist says {BRAND} baggage handlers smashed her cello in Oslo and the airline refused a refund for nine "
-            f"months, sending a lawyer's form letter. Her song about it has been shared tens of thousands of times.",
-            title=f"Cellist's song about {BRAND} smashing her cello goes viral",
+            f'"{ubg_text}" A cellist\'s post about {BRAND} has been shared tens of thousands of times; the airline '
+            f"has not commented.",
+            title=f'"{ubg_title}": cellist\'s post goes viral',
             followers=0,
             final_likes=0,
             final_shares=0,
