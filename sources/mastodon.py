@@ -357,7 +357,8 @@ class MastodonCollector(Collector):
         if errors and len(errors) == feeds:
             raise errors[0]  # nothing worked: report it as this source's error
         extra = dict(state.extra) | {"min_id": cursors}
-        return Collected(list(posts.values()), state.evolve(extra=extra), notes=notes)
+        mode = "hashtags+search" if do_search else "hashtags"  # shown by `groundswell status`
+        return Collected(list(posts.values()), state.evolve(extra=extra), mode=mode, notes=notes)
 
     def refresh(self, native_ids: Sequence[str]) -> list[Post]:
         """Current counts of known statuses from their home server (``/api/v1/statuses/<id>``).

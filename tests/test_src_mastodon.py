@@ -252,6 +252,7 @@ def test_search_with_token(loopback: LoopbackServer, monkeypatch: pytest.MonkeyP
     assert search.query["q"] == ["Acme Air"] and search.query["type"] == ["statuses"]
     assert search.headers["authorization"] == "Bearer tok-secret"
     assert [p.text for p in result.posts] == ["Acme Air customer service is a joke"]
+    assert result.mode == "hashtags+search"
 
 
 def test_missing_token_is_a_note(loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -262,6 +263,7 @@ def test_missing_token_is_a_note(loopback: LoopbackServer, monkeypatch: pytest.M
             _spec(loopback.url(""), token_env="TEST_MASTO_TOKEN"), http, lambda: NOW
         ).collect(_state(), BRAND)
     assert "TEST_MASTO_TOKEN is not set" in result.notes[0]
+    assert result.mode == "hashtags"
     assert all(r.path != "/api/v2/search" for r in loopback.requests)
 
 
