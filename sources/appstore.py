@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -325,4 +326,6 @@ class AppStoreCollector(Collector):
         new_state = state.evolve(extra={**state.extra, "etags": etags})
         if unchanged == len(self.countries):
             return Collected([], new_state, not_modified=True)
-        return Collected(posts, new_state, notes=notes)
+        # Remember which source saw the review, so a re-poll re-reads the right app.
+        tagged = [replace(p, extra={**p.extra, "source_spec": self.spec.name}) for p in posts]
+        return Collected(tagged, new_state, notes=notes)

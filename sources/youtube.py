@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -159,6 +160,7 @@ class YouTubeCollector(Collector):
 
     type: ClassVar[str] = "youtube"
     param_keys: ClassVar[frozenset[str]] = frozenset({*_FEED_KEYS, "base_url"})
+    refresh_ids_per_request: ClassVar[int] = 15  # one feed read answers for all its videos
 
     @classmethod
     def validate_params(cls, params: Mapping[str, Any], path: str, problems: Problems) -> None:
@@ -205,7 +207,9 @@ class YouTubeCollector(Collector):
         new_state = state.evolve(
             etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
         )
-        return Collected(posts, new_state)
+        # Remember which feed saw the video, so a re-poll re-reads the right one.
+        tagged = [replace(p, extra={**p.extra, "source_spec": self.spec.name}) for p in posts]
+        return Collected(tagged, new_state)
 
     def refresh(self, native_ids: Sequence[str]) -> list[Post]:
         """Current counts of the given videos: one unconditional re-read of the feed (the feed
