@@ -17,7 +17,9 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
     sources = []
     for state in states.values():
         item = asdict(state)
-        item.pop("extra", None)
+        extra = item.pop("extra", None) or {}
+        # An open breaker's retry time is the source's real next poll.
+        item["breaker_retry_at"] = extra.get("breaker_retry_at")
         sources.append(item)
     configured = {spec.name for spec in config.sources}
     for spec in config.sources:
@@ -30,6 +32,7 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
                     "brand": None,
                     "mode": None,
                     "breaker": "closed",
+                    "breaker_retry_at": None,
                     "items_total": 0,
                     "last_success_at": None,
                     "last_error": None,
@@ -49,6 +52,7 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
             "path": store.path,
             "posts": store.count("posts"),
             "snapshots": store.count("snapshots"),
+            "stories": store.count("stories") if store.db["stories"].exists() else 0,
             "schema_version": store.schema_version(),
         },
         "sources": sources,
