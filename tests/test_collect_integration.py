@@ -54,7 +54,7 @@ def _once_429(reply: Reply) -> Callable[[Request], Reply]:
     return handler
 
 
-BLOG = """<?xml version="1.0" encoding="UTF-8"?>
+BLOG = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Travel Desk</title><link>https://desk.example/</link>
 <language>en</language>
 <item><title>Aurora Air strands 300 passengers after IT outage</title>
@@ -64,7 +64,7 @@ BLOG = """<?xml version="1.0" encoding="UTF-8"?>
 <item><title>Nimbus Airlines adds routes</title><link>https://desk.example/nimbus</link>
 <pubDate>Mon, 02 Nov 2026 08:00:00 GMT</pubDate><description>Not about the brand.</description></item>
 </channel></rss>
-""".encode()
+"""
 
 SCENARIOS: dict[str, Scenario] = {
     "rss": Scenario(
