@@ -313,11 +313,16 @@ class ModelHarm:
 
 
 def load_estimator(
-    settings: HarmSettings, *, model: str | None = None, lexicon_only: bool = False
+    settings: HarmSettings,
+    *,
+    model: str | None = None,
+    lexicon_only: bool = False,
+    model_settings: Any = None,
 ) -> HarmEstimator:
     """The model-based estimator when ``monitor.nlp`` can load one, else :class:`LexiconHarm`.
 
-    ``model`` is a model id or local folder passed to ``monitor.nlp.load_classifier``. A model
+    ``model`` is a model id or local folder passed to ``monitor.nlp.load_classifier`` (with the
+    config's ``[model]`` settings when given as ``model_settings``). A model
     that was asked for explicitly and fails to load raises; the default silently falls back to
     the lexicon (the returned estimator's ``method`` says which one is in use).
     """
@@ -331,7 +336,10 @@ def load_estimator(
             raise
         return LexiconHarm(settings)
     try:
-        classifier = loader(model) if model is not None else loader()
+        if model_settings is not None and not isinstance(model_settings, Mapping):
+            classifier = loader(model, model_settings)
+        else:
+            classifier = loader(model) if model is not None else loader()
     except Exception:
         # The default model may not be built on this machine; scoring still works on words.
         if model is not None:

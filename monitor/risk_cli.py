@@ -76,7 +76,9 @@ def replay_command(
         click.echo(f"error: --query: {exc}", err=True)
         raise SystemExit(EXIT_FAILURE) from None
     try:
-        estimator = load_estimator(settings.harm, model=model, lexicon_only=lexicon)
+        estimator = load_estimator(
+            settings.harm, model=model, lexicon_only=lexicon, model_settings=config.section("model")
+        )
     except Exception as exc:  # an explicitly requested model that cannot load
         click.echo(f"error: cannot load model {model!r}: {exc}", err=True)
         raise SystemExit(EXIT_FAILURE) from None
