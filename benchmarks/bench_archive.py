@@ -415,10 +415,8 @@ _EXPORT_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 from monitor.export import export_posts
-from monitor.search import tune_for_search
 from monitor.store import Store
 store = Store.open({db!r}, readonly=True)
-tune_for_search(store)
 started = time.perf_counter()
 if {naive!r}:
     import csv

@@ -319,7 +319,7 @@ def export(
     from monitor.audit import record
     from monitor.export import ExportError, export_posts
     from monitor.query import QuerySyntaxError, parse
-    from monitor.search import SearchFilters, tune_for_search
+    from monitor.search import SearchFilters
     from monitor.store import ReadOnlyError, Store
 
     config = load_config_or_exit(config_path, required=False)
@@ -332,7 +332,6 @@ def export(
     show = progress if progress is not None else (output != "-" and sys.stderr.isatty())
     path = db_path_for(config, db_path)
     with open_store(config, db_path, readonly=True) as store:
-        tune_for_search(store)
         try:
             report = export_posts(
                 store,

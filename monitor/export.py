@@ -122,16 +122,8 @@ def _extras(conn: sqlite3.Connection, include: Iterable[str]) -> list[tuple[str,
     extras: list[tuple[str, str, bool]] = []
     assessed = tables.get("assessments", [])
     if "assessments" in wanted and "post_id" in assessed:
-        for column in _ASSESSMENT_COLUMNS:
-            if column in assessed:
-                extras.append(
-                    (
-                        column,
-                        f"(SELECT a.[{column}] FROM assessments a WHERE a.post_id = p.id "
-                        f"ORDER BY a.rowid DESC LIMIT 1)",
-                        False,
-                    )
-                )
+        # One lookup of the latest assessment per post, joined once (see _plain_rows / _JOIN).
+        extras += [(c, f"a.[{c}]", False) for c in _ASSESSMENT_COLUMNS if c in assessed]
     alert_columns = tables.get("alerts", [])
     if "alerts" in wanted and "first_post_id" in alert_columns:
         where = "t.first_post_id = p.id"
@@ -178,6 +170,15 @@ def _extras(conn: sqlite3.Connection, include: Iterable[str]) -> list[tuple[str,
     return extras
 
 
+def _join(extras: Sequence[tuple[str, str, bool]]) -> str:
+    if not any(sql.startswith("a.") for _, sql, _ in extras):
+        return ""
+    return (
+        " LEFT JOIN assessments a ON a.rowid = (SELECT a2.rowid FROM assessments a2 "
+        "WHERE a2.post_id = p.id ORDER BY a2.rowid DESC LIMIT 1)"
+    )
+
+
 def _plain_rows(
     conn: sqlite3.Connection, extras: Sequence[tuple[str, str, bool]]
 ) -> Iterator[dict[str, Any]]:
@@ -186,9 +187,9 @@ def _plain_rows(
         "(SELECT group_concat(brand, ', ') FROM post_brands b WHERE b.post_id = p.id) AS brands"
     )
     columns += [f"{sql} AS [{name}]" for name, sql, _ in extras]
+    # Collection order (rowid) reads the table front to back: the fastest way through it.
     cursor = conn.execute(
-        f"SELECT {', '.join(columns)} FROM posts p "
-        "ORDER BY coalesce(p.published_at, p.first_seen_at), p.rowid"
+        f"SELECT {', '.join(columns)} FROM posts p{_join(extras)} ORDER BY p.rowid"
     )
     names = [d[0] for d in cursor.description]
     for row in cursor:
@@ -205,7 +206,7 @@ def _search_rows(
         yield from iter_search(store, query, filters)
         return
     sql = "SELECT " + ", ".join(f"{expr} AS [{name}]" for name, expr, _ in extras)
-    sql += " FROM posts p WHERE p.id = ?"
+    sql += f" FROM posts p{_join(extras)} WHERE p.id = ?"
     for item in iter_search(store, query, filters):
         cursor = store.conn.execute(sql, (item["id"],))
         names = [d[0] for d in cursor.description]
@@ -244,7 +245,7 @@ def export_rows(
             writer = csv.writer(text, lineterminator="\r\n")
             writer.writerow(columns)
             for row in rows:
-                writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+                writer.writerow([row.get(c) for c in columns])  # csv writes None as ""
                 count += 1
         else:
             for row in rows:
@@ -273,6 +274,9 @@ def export_posts(
     progress: bool = False,
 ) -> ExportReport:
     """Stream posts (all, or those matching ``query``/``filters``) to a file or binary stream.
+
+    All posts come in collection order (the table read front to back); a query or filters give
+    search order (newest first).
 
     ``include`` adds ``assessments`` (latest model output as columns), ``alerts`` (alert
     history and events as JSON) and ``reviews`` (review actions as JSON) where the archive has

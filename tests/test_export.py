@@ -20,7 +20,7 @@ def _rows(store: Store) -> list[dict]:
     cursor = store.conn.execute(
         "SELECT p.*, (SELECT group_concat(brand, ', ') FROM post_brands b "
         "WHERE b.post_id = p.id) AS brands FROM posts p "
-        "ORDER BY coalesce(p.published_at, p.first_seen_at), p.rowid"
+        "ORDER BY p.rowid"
     )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
