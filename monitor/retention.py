@@ -50,6 +50,7 @@ __all__ = [
     "release_hold",
     "run_retention",
     "settings_of",
+    "write_anchor_if_configured",
 ]
 
 _BATCH = 500
@@ -267,6 +268,11 @@ class RetentionReport:
     kept_for_alert: int = 0
     dry_run: bool = False
     rules: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def purged(self) -> int:
+        """Posts blanked or deleted, plus snapshots deleted."""
+        return self.redacted + self.deleted + self.snapshots_deleted
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -72,7 +73,7 @@ def test_text_redaction_spares_flagged_held_and_alerted(store: Store) -> None:
     report = run_retention(store, settings, NOW)
     # en1 (firing alert), pl1 (resolved alert) and de1 (held) keep their text; ru1's risk .7 is
     # below the .75 threshold, so it is not flagged and goes with en2, en3, pl2, ru2.
-    assert report.redacted == 5
+    assert report.redacted == 5 and report.purged == 5
     assert report.kept_for_hold == 1
     for nid in ("en2", "en3", "pl2", "ru2", "ru1"):
         assert _text(store, nid) == ""
@@ -176,3 +177,18 @@ def test_forget_author_exports_then_deletes(store: Store) -> None:
     assert entry.actor == "dpo" and "ann" not in entry.subject.lower().split(":", 1)[1][:3]
     assert entry.subject.startswith("author:sha256:")
     assert json.loads(entry.after or "{}")["export_sha256"] == result["export_sha256"]
+
+
+def test_anchor_job_writes_the_configured_file(store: Store, tmp_path: Path) -> None:
+    from monitor.audit import read_anchor_file, record
+    from monitor.config import parse_config
+    from monitor.retention import write_anchor_if_configured
+
+    assert write_anchor_if_configured(store, None) is None
+    target = tmp_path / "anchors.jsonl"
+    config = parse_config({"retention": {"anchor_file": str(target)}}, validate_sources=False)
+    record(store, actor="a", action="b", subject="c")
+    head = write_anchor_if_configured(store, config)
+    assert head is not None and json.loads(head)["seq"] == 1
+    (anchored,) = read_anchor_file(target)
+    assert anchored.seq == 1 and verify(store, [anchored]).ok
