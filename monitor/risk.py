@@ -342,8 +342,9 @@ def _story_mentions(store: Any, story_id: str | None, post_row: Mapping[str, Any
 def score_pending(store: Any, config: Any, now: datetime) -> list[RiskEvent]:
     """Score every brand mention whose snapshots, assessment or story changed since its last score.
 
-    New scores are stored in ``risk_scores`` (a row whenever risk moved by at least
-    ``rescore_min_change`` or the severity changed); hours that ended since the last run are
+    Every rescoring is stored in ``risk_scores`` (the score history: one row per new snapshot,
+    assessment or story mention); an event is returned when risk moved by at least
+    ``rescore_min_change`` or the severity changed. Hours that ended since the last run are
     judged for brand-level bursts (stored in ``bursts``). Returns the RiskEvents at or above
     ``event_min_severity``, bursts included, for the alert engine.
 
@@ -428,23 +429,23 @@ def score_pending(store: Any, config: Any, now: datetime) -> list[RiskEvent]:
             or abs(score.risk - (last_risk or 0.0)) >= settings.rescore_min_change
             or score.severity != last_severity
         )
-        if changed:
-            rows_out.append(
-                (
-                    post_id,
-                    brand,
-                    now_text,
-                    "story" if spread.mentions > 1 else "post",
-                    round(score.risk, 4),
-                    score.severity,
-                    round(harm.harm, 4),
-                    round(score.forecast.reach, 4),
-                    round(spread.score, 4),
-                    round(score.forecast.final, 2),
-                    json.dumps(list(score.reasons), ensure_ascii=False),
-                    json.dumps(score.components(), sort_keys=True),
-                )
+        # Every rescoring is stored (it follows new data), so the post is not pending again.
+        rows_out.append(
+            (
+                post_id,
+                brand,
+                now_text,
+                "story" if spread.mentions > 1 else "post",
+                round(score.risk, 4),
+                score.severity,
+                round(harm.harm, 4),
+                round(score.forecast.reach, 4),
+                round(spread.score, 4),
+                round(score.forecast.final, 2),
+                json.dumps(list(score.reasons), ensure_ascii=False),
+                json.dumps(score.components(), sort_keys=True),
             )
+        )
         if score.severity is not None and severity_rank(score.severity) >= minimum and changed:
             events.append(to_event(facts, score, now, settings))
     if rows_out:

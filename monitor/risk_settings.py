@@ -232,7 +232,9 @@ class RiskSettings:
 
     alert_min_severity: str = "warning"  # replay's own grouping fires from this severity up
     event_min_severity: str = "info"  # score_pending returns events from this severity up
-    rescore_min_change: float = 0.02  # store a new score row only when risk moved this much
+    rescore_min_change: float = (
+        0.02  # a rescored post is a new event only when risk moved this much
+    )
     replay_tick: float = field(
         default=60.0, metadata=_duration("how often replay lets the alert engine's timers run")
     )

@@ -196,3 +196,35 @@ def test_score_pending_on_empty_archive_and_brand_without_history(tmp_path: obje
         assert all(math.isfinite(e.risk) for e in events)
         assert archive.count("burst_state") >= 1
         assert archive.count("bursts") == 0
+
+
+def test_rescored_post_is_not_pending_again_and_cli_shows_history(
+    store: Store, tmp_path: object
+) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    config = _config()
+    post = Post(
+        "mastodon",
+        "9",
+        text="Skyline Air lost my bag, third time I call",
+        published_at=T0,
+        engagement=Snapshot(T0 + timedelta(minutes=5), likes=1),
+    )
+    store.upsert_posts([(post, ["Skyline Air"])], seen_at=T0 + timedelta(minutes=5))
+    score_pending(store, config, T0 + timedelta(minutes=10))
+    store.add_snapshot("mastodon:9", Snapshot(T0 + timedelta(minutes=20), likes=2))
+    score_pending(store, config, T0 + timedelta(minutes=30))
+    assert store.count("risk_scores") == 2  # history follows the data ...
+    score_pending(store, config, T0 + timedelta(minutes=40))
+    assert store.count("risk_scores") == 2  # ... and nothing is pending without new data
+    result = CliRunner().invoke(cli, ["risk", "show", "mastodon:9", "--db", store.path])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 2 and rows[0]["components"]["engagement"] == 1.0
+    missing = CliRunner().invoke(cli, ["risk", "show", "nope", "--db", store.path])
+    assert missing.exit_code == 1
+    scored = CliRunner().invoke(cli, ["risk", "score", "--db", store.path])
+    assert scored.exit_code == 0 and "event(s)" in scored.stderr
