@@ -170,12 +170,12 @@ class DigestSpec:
 
 
 def _default_inhibit() -> tuple[InhibitRule, ...]:
-    # A brand-level burst (an outage, a recall) makes the single posts about it noise; critical
-    # posts (a legal threat, a celebrity) still get through.
+    # A brand-level burst (an outage, a recall) makes the single posts and small stories about it
+    # noise; critical ones (a legal threat, a celebrity) still get through.
     return (
         InhibitRule(
             source_matchers=parse_matchers(["kind=burst"]),
-            target_matchers=parse_matchers(["kind=post", "severity!=critical"]),
+            target_matchers=parse_matchers(["kind=~post|story", "severity!=critical"]),
             equal=("brand",),
         ),
     )

@@ -121,6 +121,8 @@ def demo_config(
                 "params": {"api_url": urls["hn_api"], "item_api_url": urls["hn_items"]},
             },
         ],
+        # A fresh archive has no history yet: let brand-level bursts alert from the first hour.
+        "risk": {"bursts": {"warmup_hours": 0}},
         "scheduler": {
             "process_interval": "5m",
             "repoll_interval": "10m",

@@ -18,6 +18,7 @@ __all__ = ["DAY_START", "Scenario", "ScriptedPost", "build_scenario"]
 DAY_START = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
 BRAND = "Aurora Air"
 RIVAL = "Nimbus Airlines"
+OUTAGE_POSTS = 70  # over five hours: a burst, not a trickle
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,34 +75,54 @@ class Scenario:
         return [p for p in self.posts if p.role == role]
 
 
+# Ordinary chatter: each line is used once, so unrelated posts do not look like one story.
 _CHATTER = {
     "en": [
         "Smooth flight with {b} today, crew was lovely",
         "Anyone know if {b} lets you bring skis as carry-on?",
         "{b} app finally shows the gate changes in time, nice",
-        "Booked {b} to Oslo for the holidays",
+        "Booked {b} to Oslo for the holidays, fingers crossed for snow",
         "Coffee on {b} is still terrible but the seats are comfy",
-        "{b} check-in queue was 10 minutes, not bad",
+        "{b} check-in queue was 10 minutes this morning, not bad at all",
+        "Window seat on {b} over the fjords, look at this view",
+        "Is the {b} lounge in Bergen worth it on a long layover?",
+        "{b} miles expire next month, where should I fly?",
+        "Thanks {b} for holding the gate for my connecting flight",
+        "Landed early with {b}, first time in ages",
+        "{b} new uniforms look sharp",
+        "Paid for extra legroom on {b}, worth every penny",
+        "Does {b} serve vegetarian meals on short flights?",
+        "My kid loved the cockpit visit on {b}, thank you to the captain",
+        "{b} boarding by zones actually works, who knew",
     ],
     "de": [
         "Pünktlicher Flug mit {b}, danke an die Crew",
-        "Hat jemand Erfahrung mit {b} und Sperrgepäck?",
-        "{b} fliegt jetzt auch nach Tromsø, schön",
-        "Der Kaffee bei {b} ist immer noch schlecht, aber ok",
+        "Hat jemand Erfahrung mit {b} und Sperrgepäck wie Fahrrädern?",
+        "{b} fliegt jetzt auch nach Tromsø, schön für den Winterurlaub",
+        "Der Kaffee bei {b} ist immer noch schlecht, aber der Service ist ok",
+        "Mit {b} nach Kraków, Sitzabstand überraschend gut",
+        "Kennt jemand die Gepäckregeln von {b} für Skier?",
+        "{b} hat endlich Online-Check-in per App, sehr praktisch",
     ],
     "es": [
         "Vuelo tranquilo con {b}, tripulación muy amable",
-        "¿Alguien sabe si {b} cobra por la maleta de mano?",
-        "{b} por fin tiene wifi a bordo",
+        "¿Alguien sabe si {b} cobra por la maleta de mano en vuelos cortos?",
+        "{b} por fin tiene wifi a bordo y funciona bien",
+        "Primera vez volando con {b} a Noruega, todo perfecto",
+        "Los asientos nuevos de {b} son mucho más cómodos",
     ],
     "pl": [
         "Lot z {b} bez problemów, polecam",
-        "Czy {b} lata zimą do Gdańska?",
-        "Obsługa {b} na lotnisku bardzo miła",
+        "Czy {b} lata zimą do Gdańska z Oslo?",
+        "Obsługa {b} na lotnisku bardzo miła i pomocna",
+        "Kupiłem bilety {b} na ferie, ceny w porządku",
+        "Aplikacja {b} pokazuje teraz numer wyjścia na czas",
     ],
     "fr": [
         "Vol parfait avec {b}, merci à l'équipage",
-        "{b} a changé ma porte trois fois, un peu agaçant",
+        "{b} a changé ma porte trois fois, un peu agaçant mais à l'heure",
+        "Premier vol avec {b} vers Reykjavík, superbe vue",
+        "Le personnel de {b} à Oslo parle français, très appréciable",
     ],
 }
 _OUTAGE = {
@@ -130,17 +151,17 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
     def at(hour: float) -> datetime:
         return start + timedelta(hours=hour)
 
-    # Ordinary chatter all day: low engagement, mostly neutral or positive.
-    for n in range(60):
-        lang = rng.choice(list(_CHATTER))
-        text = rng.choice(_CHATTER[lang]).format(b=BRAND)
+    # Ordinary chatter all day: low engagement, mostly neutral or positive, every line once.
+    lines = [(lang, text) for lang, texts in _CHATTER.items() for text in texts]
+    rng.shuffle(lines)
+    for n, (lang, line) in enumerate(lines):
         posts.append(
             ScriptedPost(
                 f"chat-{n}",
                 rng.choice(sources),
                 at(rng.uniform(0, hours - 1)),
                 f"traveller{n}",
-                text,
+                line.format(b=BRAND),
                 lang=lang,
                 followers=rng.randint(20, 900),
                 final_likes=rng.randint(0, 12),
@@ -152,14 +173,14 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
         )
 
     # The competitor's outage: a burst of complaints from 07:00 to 12:00, then the news.
-    for n in range(36):
+    for n in range(OUTAGE_POSTS):
         lang = rng.choice(["en", "en", "en", "de", "es", "pl"])
         text = rng.choice(_OUTAGE[lang]).format(r=RIVAL)
         posts.append(
             ScriptedPost(
                 f"outage-{n}",
                 rng.choice(sources[:3]),
-                at(1 + 5 * n / 36 + rng.uniform(0, 0.1)),
+                at(1 + 5 * (n / OUTAGE_POSTS) ** 2 + rng.uniform(0, 0.05)),  # a spike, then a tail
                 f"stranded{n}",
                 text,
                 lang=lang,
@@ -310,9 +331,9 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
             f"Das gleiche ist mir mit {BRAND} passiert: Gitarre kaputt, Erstattung abgelehnt. Solidarität mit der Cellistin!",
             lang="de",
             followers=700,
-            final_likes=300,
-            final_shares=120,
-            final_comments=40,
+            final_likes=40,
+            final_shares=6,
+            final_comments=5,
             midpoint_hours=3.0,
             spread_hours=1.0,
             role="complaint",

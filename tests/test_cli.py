@@ -106,13 +106,3 @@ def test_search_on_missing_archive_is_a_clear_error(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["search", "x", "--db", "nope.db"])
     assert result.exit_code == 1
     assert "nope.db" in result.output
-
-
-def test_demo_runs_to_completion(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["demo", "--no-serve", "--fast"])
-    assert result.exit_code == 0, result.output
-    assert "Aurora Air:" in result.output
-    assert Path("groundswell.db").exists()
-    found = runner.invoke(cli, ["search", "refund NEAR/5 never", "--format", "json"])
-    ids = [json.loads(line)["id"] for line in found.output.splitlines() if line.startswith("{")]
-    assert "rss:http://voces.example/resenas/3006" in ids

@@ -112,7 +112,7 @@ def create_app(
         >>> app = create_app(config, "groundswell.db")
         >>> import uvicorn; uvicorn.run(app, host="127.0.0.1", port=8080)  # doctest: +SKIP
     """
-    from monitor.web.routes import alerts, dashboard, detail, health, inbox, login
+    from monitor.web.routes import alerts, dashboard, detail, health, inbox, links, login
 
     settings = settings or settings_of(config)
     path = str(db_path)
@@ -130,6 +130,7 @@ def create_app(
         *inbox.routes(),
         *detail.routes(),
         *alerts.routes(),
+        *links.routes(),
         *dashboard.routes(),
         *health.routes(),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
