@@ -139,7 +139,14 @@ def classify(
     if show:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="post", file=sys.stderr, disable=None, leave=False)
+        # auto mode draws only on a terminal; --progress forces it
+        bar = tqdm(
+            total=total,
+            unit="post",
+            file=sys.stderr,
+            disable=None if progress is None else False,
+            leave=False,
+        )
     ok = 0
     seen = 0
     source: Iterator[list[str]] = (

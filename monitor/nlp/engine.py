@@ -352,7 +352,9 @@ def load_model_folder(
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source))
         model = AutoModelForSequenceClassification.from_pretrained(str(source))
@@ -360,6 +362,8 @@ def load_model_folder(
         raise ModelError(f"cannot load model {str(source)!r}: {exc}") from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
     model.eval()
     if settings.quantize == "int8":
         model = _quantize(model)
