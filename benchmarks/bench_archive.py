@@ -412,7 +412,7 @@ def bench_filtered(
 
 
 _EXPORT_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 from monitor.export import export_posts
 from monitor.store import Store
@@ -430,7 +430,9 @@ if {naive!r}:
 else:
     count = export_posts(store, {out!r}, "csv", include=["assessments"], progress=True).rows
 elapsed = time.perf_counter() - started
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: the latter survives exec and would report the parent's high-water mark.
+status = open("/proc/self/status").read()
+peak = int(status.split("VmHWM:")[1].split()[0]) / 1024
 print(json.dumps({{"rows": count, "seconds": elapsed, "peak_mb": peak}}))
 """
 
