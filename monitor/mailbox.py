@@ -9,6 +9,7 @@ import mailbox
 import socket
 import threading
 import warnings
+from datetime import UTC, datetime
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,7 @@ class WebhookLog:
         self.path = path
         self.secret = secret
         self.payloads: list[dict[str, Any]] = []
+        self.arrivals: list[datetime] = []  # when each payload arrived (wall clock, UTC)
         self.bad_signatures = 0
         self._lock = threading.Lock()
         self.server = LoopbackServer({"/hook": self._receive})
@@ -112,6 +114,7 @@ class WebhookLog:
                 self.bad_signatures += 1
                 return Reply(401, b"bad signature")
             self.payloads.append(payload)
+            self.arrivals.append(datetime.now(UTC))
             with self.path.open("a", encoding="utf-8") as log:
                 log.write(json.dumps(payload, ensure_ascii=False) + "\n")
         return Reply(200, b"ok", etag=False)
