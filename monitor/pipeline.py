@@ -8,6 +8,7 @@ concurrently, matched against the brand queries, and stored. One failing source 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -220,18 +221,37 @@ def _finish(
     matched = [
         (post, names) for post in collected.posts if (names := _brands_for(post, config.brands))
     ]
-    result = store.upsert_posts(matched, seen_at=now, canonicalize=canonical_url)
-    new_state = breaker_after_success(collected.state).evolve(
-        last_attempt_at=attempt.last_attempt_at,
-        next_poll_at=attempt.next_poll_at,
-        last_success_at=isoformat(now),
-        consecutive_failures=0,
-        items_total=state.items_total + result.new,
-        last_items=len(collected.posts),
-        mode=collected.mode or collected.state.mode,
-        breaker="closed",
-    )
-    store.save_state(new_state)
+    try:
+        # Posts and the source's cursor commit together: a crash or a full disk either keeps
+        # both or neither, so the next poll neither skips nor re-stores anything.
+        with store.transaction():
+            result = store.upsert_posts(matched, seen_at=now, canonicalize=canonical_url)
+            new_state = breaker_after_success(collected.state).evolve(
+                last_attempt_at=attempt.last_attempt_at,
+                next_poll_at=attempt.next_poll_at,
+                last_success_at=isoformat(now),
+                consecutive_failures=0,
+                items_total=state.items_total + result.new,
+                last_items=len(collected.posts),
+                mode=collected.mode or collected.state.mode,
+                breaker="closed",
+            )
+            store.save_state(new_state)
+    except sqlite3.Error as exc:
+        message = f"could not write to the archive ({exc}); nothing from this poll was kept"
+        try:
+            return _record_failure(store, spec, attempt, brand_name, message, started)
+        except sqlite3.Error:
+            log.error("%s: %s", spec.name, message)
+            return SourceReport(
+                attempt.key,
+                spec.name,
+                spec.type,
+                brand_name,
+                False,
+                error=message,
+                seconds=time.perf_counter() - started,
+            )
     for note in collected.notes:
         log.warning("%s: %s", spec.name, note)
     return SourceReport(

@@ -48,12 +48,17 @@ class StageContext:
     client: HttpClient
     clock: Callable[[], datetime] = utcnow
     model: str | None = None
+    busy_timeout: float = 10.0  # seconds a stage waits for a locked archive before failing
+    on_open: Callable[[Store], None] | None = None  # e.g. limits for fault tests
     _classifier: Any = field(default=None, repr=False)
     _engine: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def open_store(self) -> Store:
-        return Store.open(self.db_path)
+        store = Store.open(self.db_path, timeout=self.busy_timeout)
+        if self.on_open is not None:
+            self.on_open(store)
+        return store
 
     def classifier(self) -> Any:
         """The sentiment model, loaded once on first use and shared by every later run."""
