@@ -53,6 +53,7 @@ from monitor.replay import ReplayAlert, parse_line, replay
 from monitor.risk_settings import RiskSettings
 
 HARMFUL_LABELS = {"harmful_viral", "complaint", "outage"}
+LEXICON = "lexicon"  # --model lexicon: the lexicon-only harm estimator
 
 
 @dataclass
@@ -174,7 +175,7 @@ def run_dataset(
     brands = config.brands
     posts = [parse_line(json.dumps(r)) for r in records]
     truth_of: dict[str, dict] = {r["id"]: r for r in records}
-    estimator = load_estimator(settings.harm, model=model)
+    estimator = load_estimator(settings.harm, model=model, lexicon_only=model == LEXICON)
     events: list[RiskEvent] = []
     alerts: list[ReplayAlert] = []
     started = time.perf_counter()
@@ -374,7 +375,7 @@ def plot_case(records: list[dict], settings: RiskSettings, model: str | None, ou
         [parse_line(json.dumps(r)) for r in story],
         brands=brands_for(None, brand, None),
         settings=settings,
-        estimator=load_estimator(settings.harm, model=model),
+        estimator=load_estimator(settings.harm, model=model, lexicon_only=model == LEXICON),
         on_event=events.append,
         on_alert=alerts.append,
         progress=False,
@@ -436,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--harmful-per-brand", type=int, default=5)
     parser.add_argument("--viral-min", type=int, default=1000)
     parser.add_argument("--volume-ratio", type=float, default=1.5)
-    parser.add_argument("--model", default=None, help="model id/folder (default: the project's)")
+    parser.add_argument(
+        "--model", default=None, help="model id/folder (default: the project's); 'lexicon' = none"
+    )
     parser.add_argument("--datasets", default="templates,labeled")
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")

@@ -16,7 +16,8 @@ Two estimators, blended in log space:
   expected to draw more.
 
 Before any engagement is seen, the forecast is the author-reach prior
-``followers_engagement × followers``. Early forecasts extrapolate a lot (1 like at 2 minutes); the
+``followers_engagement × followers``, reduced by the share a typical post has already realized at
+its age (followers who have not engaged after hours will not lift it). Early forecasts extrapolate a lot (1 like at 2 minutes); the
 estimate is shrunk in log space towards the prior size (the source's ordinary size or the author
 prior) with a variance that grows with the square of the extrapolation (``extrapolation_noise``,
 ``prior_log_sd``): a precision-weighted mean, so a long record of growth is trusted and a tiny
@@ -320,7 +321,16 @@ def forecast(
     """Forecast final engagement from the snapshots visible at ``now``."""
     profile = settings.profile(source)
     points = clean_series(snapshots, published_at, now)
-    prior = profile.followers_engagement * max(author_followers or 0, 0)
+    # The author-reach prior is what the followers would still add: a post whose followers have
+    # not engaged after hours is not going to be lifted by them.
+    age_now = points[-1].age if points else 0.0
+    if now is not None and published_at is not None:
+        age_now = max(age_now, (now - published_at).total_seconds())
+    prior = (
+        profile.followers_engagement
+        * max(author_followers or 0, 0)
+        * (1.0 - _realized(age_now, profile, settings))
+    )
     if not points or points[-1].units(profile) <= 0:
         final = min(prior, settings.forecast_cap)
         return Forecast(
@@ -361,6 +371,15 @@ def forecast(
         False,
         velocity(points, profile, settings),
     )
+
+
+def _realized(age: float, profile: SourceProfile, settings: ForecastSettings) -> float:
+    """Share of the final engagement a typical post has at ``age`` (the prior curve), 0..1."""
+    if age <= 0:
+        return 0.0
+    half = max(profile.half_life, 1.0)
+    total = 1.0 - 2.0 ** (-settings.horizon / half)
+    return min(1.0, (1.0 - 2.0 ** (-age / half)) / total)
 
 
 def _shrink_extrapolation(

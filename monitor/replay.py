@@ -560,6 +560,7 @@ def replay(
                         spread,
                         settings,
                         calibration=calibration,
+                        now=now,
                     )
                     scored += 1
                     if score.severity is not None:
