@@ -66,8 +66,9 @@ class StageContext:
             if self._classifier is None:
                 nlp = _feature("monitor.nlp")
                 started = time.perf_counter()
-                configured = getattr(self.config.section("model"), "name", None)
-                self._classifier = nlp.load_classifier(self.model or configured)
+                section = self.config.section("model")
+                settings = section if isinstance(section, nlp.ModelSettings) else None
+                self._classifier = nlp.load_classifier(self.model, settings)
                 log.info("model loaded in %.1fs", time.perf_counter() - started)
             return self._classifier
 
