@@ -8,6 +8,7 @@ Configuration (all optional; without a ``[retention]`` section nothing is ever p
     snapshots_after = "90d"   # delete engagement snapshots older than this (latest one kept)
     flagged_risk = 0.6        # a post whose risk reached this counts as flagged (keeps its text)
     anchor_file = "audit-anchors.jsonl"   # where `groundswell audit anchor` writes the chain head
+    anchor_webhook_env = "AUDIT_ANCHOR_URL"  # env var holding a URL the head is also POSTed to
 
 Ages count from when the post was published (else first seen). What is never touched:
 
@@ -37,6 +38,7 @@ from monitor.records import isoformat, utcnow
 from monitor.store import Store
 
 __all__ = [
+    "AnchorDeliveryError",
     "Hold",
     "HoldError",
     "RetentionReport",
@@ -56,7 +58,17 @@ __all__ = [
 _BATCH = 500
 # Tables whose rows about a post outlive it: the alert history and the audit trail.
 _KEEP_PREFIXES = ("posts", "alert", "outbox", "audit", "retention", "legal_holds", "bursts")
-_KEYS = frozenset({"text_after", "delete_after", "snapshots_after", "flagged_risk", "anchor_file"})
+_KEYS = frozenset(
+    {
+        "text_after",
+        "delete_after",
+        "snapshots_after",
+        "flagged_risk",
+        "anchor_file",
+        "anchor_webhook_env",
+    }
+)
+_ANCHOR_TIMEOUT = 10.0
 
 
 class HoldError(ValueError):
@@ -72,6 +84,7 @@ class RetentionSettings:
     snapshots_after: float | None = None
     flagged_risk: float = 0.6
     anchor_file: str | None = None
+    anchor_webhook_env: str | None = None
 
     @property
     def active(self) -> bool:
@@ -105,12 +118,14 @@ def parse_section(raw: dict[str, Any], problems: Problems, path: str) -> Retenti
         problems.add(f"{path}.flagged_risk", f"expected a number from 0 to 1, got {risk}")
         risk = 0.6
     anchor_file = problems.expect(raw, "anchor_file", str, path)
+    webhook_env = problems.expect(raw, "anchor_webhook_env", str, path)
     return RetentionSettings(
         text_after=text_after,
         delete_after=delete_after,
         snapshots_after=durations["snapshots_after"],
         flagged_risk=float(risk),
         anchor_file=anchor_file,
+        anchor_webhook_env=webhook_env,
     )
 
 
@@ -526,12 +541,47 @@ def forget_author(
     }
 
 
+class AnchorDeliveryError(RuntimeError):
+    """The chain head could not be posted to the configured anchor webhook."""
+
+
 def write_anchor_if_configured(store: Store, config: Config | None) -> str | None:
-    """Append the audit chain head to ``retention.anchor_file`` when configured (for jobs)."""
+    """Anchor the audit chain head where ``[retention]`` says (for the scheduler's job).
+
+    Appends to ``anchor_file`` and/or POSTs ``{"at", "seq", "hash", "archive"}`` to the URL in
+    the environment variable named by ``anchor_webhook_env`` (a URL often carries a token, so
+    the config names the variable, never the URL). Returns the head as JSON, or ``None`` when
+    nothing is configured; raises :class:`AnchorDeliveryError` when the webhook fails (the file
+    anchor, if any, is written first).
+    """
     settings = settings_of(config)
-    if not settings.anchor_file:
+    url = None
+    if settings.anchor_webhook_env:
+        from monitor.secrets import get_secret
+
+        url = get_secret(settings.anchor_webhook_env)
+        if not url:
+            raise AnchorDeliveryError(
+                f"[retention] anchor_webhook_env names {settings.anchor_webhook_env}, "
+                "which is not set"
+            )
+    if not settings.anchor_file and not url:
         return None
     from monitor.audit import anchor
 
-    result = anchor(store, Path(settings.anchor_file))
-    return json.dumps({"seq": result.seq, "hash": result.hash})
+    result = anchor(store, Path(settings.anchor_file) if settings.anchor_file else None)
+    head = json.dumps({"at": result.at, "seq": result.seq, "hash": result.hash})
+    if url:
+        import httpx
+
+        try:
+            response = httpx.post(
+                str(url),
+                json={**json.loads(head), "archive": store.path},
+                timeout=_ANCHOR_TIMEOUT,
+                headers={"User-Agent": "groundswell-audit-anchor"},
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise AnchorDeliveryError(f"anchor not delivered: {type(exc).__name__}") from exc
+    return head

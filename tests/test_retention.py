@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from monitor.audit import entries, verify
+from monitor.audit import entries, record, verify
 from monitor.config import Problems
+from monitor.loopback import LoopbackServer, Reply
 from monitor.records import Snapshot
 from monitor.retention import (
     HoldError,
@@ -180,7 +181,7 @@ def test_forget_author_exports_then_deletes(store: Store) -> None:
 
 
 def test_anchor_job_writes_the_configured_file(store: Store, tmp_path: Path) -> None:
-    from monitor.audit import read_anchor_file, record
+    from monitor.audit import read_anchor_file
     from monitor.config import parse_config
     from monitor.retention import write_anchor_if_configured
 
@@ -192,3 +193,25 @@ def test_anchor_job_writes_the_configured_file(store: Store, tmp_path: Path) -> 
     assert head is not None and json.loads(head)["seq"] == 1
     (anchored,) = read_anchor_file(target)
     assert anchored.seq == 1 and verify(store, [anchored]).ok
+
+
+def test_anchor_job_posts_to_the_webhook_named_in_the_environment(
+    store: Store, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.config import parse_config
+    from monitor.retention import AnchorDeliveryError, write_anchor_if_configured
+
+    config = parse_config(
+        {"retention": {"anchor_webhook_env": "TEST_ANCHOR_URL"}}, validate_sources=False
+    )
+    with pytest.raises(AnchorDeliveryError, match="not set"):
+        write_anchor_if_configured(store, config)
+    loopback.routes["/anchor"] = Reply(204, b"")
+    monkeypatch.setenv("TEST_ANCHOR_URL", loopback.url("/anchor"))
+    record(store, actor="a", action="b", subject="c")
+    write_anchor_if_configured(store, config)
+    (request,) = loopback.requests
+    assert json.loads(request.body)["seq"] == 1
+    loopback.routes["/anchor"] = Reply(503, b"")
+    with pytest.raises(AnchorDeliveryError, match="not delivered"):
+        write_anchor_if_configured(store, config)
