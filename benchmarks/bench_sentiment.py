@@ -1,0 +1,127 @@
+"""Sentiment engine throughput against the naive transformers pipeline, same model, same run.
+
+2,000 realistic multilingual posts are drawn (fixed seed) from the shipped labeled set, a
+third of them joined with a second post so lengths vary like real mentions (truncated to
+``--max-length`` tokens, 64 by default). The baseline is ``transformers.pipeline`` called one
+text at a time on the full-precision model (timed on ``--baseline-posts`` posts and reported
+per post); the engine classifies all posts end to end: HTML cleanup, language detection,
+tokenisation, length-sorted dynamically padded batches, int8 dynamic quantisation, cues and
+risk. It also scores the held-out test split with the fp32 and the int8 path.
+
+Usage: python benchmarks/bench_sentiment.py [--model FOLDER] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import resource
+import statistics
+import time
+from dataclasses import replace
+from itertools import pairwise
+
+from monitor.nlp.dataset import SENTIMENTS, load_posts, split_posts
+from monitor.nlp.engine import Classifier, ModelSettings, load_classifier
+from monitor.nlp.metrics import macro_f1
+
+
+def _posts(n: int, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    texts = [p.text for p in load_posts()]
+    out = []
+    for _ in range(n):
+        text = rng.choice(texts)
+        if rng.random() < 1 / 3:
+            text = f"{text} {rng.choice(texts)}"
+        out.append(text)
+    return out
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _macro_f1(clf: Classifier) -> float:
+    test = split_posts(load_posts(), "test")
+    got = clf.classify([p.text for p in test], [p.lang for p in test])
+    return macro_f1([p.label for p in test], [SENTIMENTS.index(a.sentiment) for a in got], 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None, help="model folder (default: built default)")
+    parser.add_argument("--posts", type=int, default=2000)
+    parser.add_argument("--baseline-posts", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import pipeline
+
+    torch.set_num_threads(args.threads)
+    texts = _posts(args.posts)
+    settings = ModelSettings(
+        batch_size=args.batch_size, max_length=args.max_length, threads=args.threads
+    )
+
+    engine = load_classifier(args.model, settings)
+    lengths = [
+        len(x)
+        for x in engine.tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]
+    ]
+    engine.classify(texts[:64])  # warm-up: language model, kernels
+    stamps: list[float] = []
+    started = time.perf_counter()
+    stamps.append(started)
+    results = engine.classify(texts, progress=lambda _n: stamps.append(time.perf_counter()))
+    engine_s = time.perf_counter() - started
+    if len(results) != len(texts):
+        raise SystemExit("engine returned the wrong number of results")
+    engine_rss = _rss_mb()
+    # the first interval also holds the up-front tokenisation of every post; skip it
+    batch_ms = sorted((b - a) * 1000 for a, b in pairwise(stamps[1:]))
+    int8_f1 = _macro_f1(engine)
+
+    fp32 = load_classifier(args.model, replace(settings, quantize="none"))
+    fp32_f1 = _macro_f1(fp32)
+    started = time.perf_counter()
+    fp32.classify(texts)
+    fp32_s = time.perf_counter() - started
+
+    naive = pipeline(
+        "text-classification",
+        model=fp32.model,
+        tokenizer=fp32.tokenizer,
+        device=-1,
+        truncation=True,
+        max_length=args.max_length,
+    )
+    sample = texts[: args.baseline_posts]
+    naive(sample[:5])
+    started = time.perf_counter()
+    for text in sample:
+        naive(text)
+    naive_rate = len(sample) / (time.perf_counter() - started)
+
+    engine_rate = len(texts) / engine_s
+    p50 = statistics.median(batch_ms)
+    p95 = batch_ms[min(len(batch_ms) - 1, int(0.95 * len(batch_ms)))]
+    print(f"posts: {len(texts)}, tokens mean {statistics.mean(lengths):.1f} max {max(lengths)}")
+    print(f"model: {engine.model_id} {engine.model_version}")
+    print(f"baseline pipeline one at a time (fp32): {naive_rate:.1f} posts/s")
+    print(f"engine fp32 batched: {len(texts) / fp32_s:.1f} posts/s")
+    print(f"engine int8 end to end: {engine_rate:.1f} posts/s")
+    print(f"batch latency p50 {p50:.1f} ms")
+    print(f"batch latency p95 {p95:.1f} ms")
+    print(f"peak RSS (engine) {engine_rss:.0f} MB")
+    print(f"test macro-F1 fp32 {fp32_f1:.4f}")
+    print(f"test macro-F1 int8 {int8_f1:.4f}")
+    print(f"macro-F1 change int8 vs fp32 {int8_f1 - fp32_f1:+.4f}")
+    print(f"speed-up vs baseline {engine_rate / naive_rate:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
