@@ -271,3 +271,23 @@ def test_readonly_store_sees_but_cannot_record(store: Store) -> None:
         assert verify(ro).ok
         with pytest.raises(Exception, match="read-only"):
             record(ro, actor="a", action="b", subject="c")
+
+
+def test_concurrent_writers_keep_one_chain(store: Store) -> None:
+    """Two connections (say, the web UI and the scheduler) appending at the same time."""
+    import threading
+
+    def writer(name: str) -> None:
+        with Store.open(store.path, migrate=False) as own:
+            for i in range(100):
+                record(own, actor=name, action="review.label", subject=f"post:{i}")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("web", "scheduler")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    report = verify(store)
+    assert report.ok, report.problems
+    assert report.rows == 200
+    assert {e.actor for e in entries(store)} == {"web", "scheduler"}
