@@ -288,6 +288,13 @@ def audit_log(
 @click.option("--lang", help="Only this language.")
 @click.option("--since", help="Published at or after (YYYY-MM-DD or ISO timestamp).")
 @click.option("--until", help="Published before.")
+@click.option("--sentiment", help="Only this model sentiment.")
+@click.option("--risk-min", type=float, help="Latest risk at least this (0..1).")
+@click.option(
+    "--alert-status",
+    type=click.Choice(["firing", "acknowledged", "resolved", "open", "any", "none"]),
+    help="Posts whose alert has this status.",
+)
 @click.option("--no-bom", is_flag=True, help="CSV without the byte-order mark Excel needs.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 @actor_option
@@ -303,6 +310,9 @@ def export(
     lang: str | None,
     since: str | None,
     until: str | None,
+    sentiment: str | None,
+    risk_min: float | None,
+    alert_status: str | None,
     no_bom: bool,
     progress: bool | None,
     actor: str | None,
@@ -315,11 +325,12 @@ def export(
 
         groundswell export -o archive.csv --include assessments --include alerts
         groundswell export 'refund* NEAR/5 never' --brand Skyline --format jsonl -o refunds.jsonl
+        groundswell export --alert-status any --include alerts --include reviews -o alerted.csv
     """
     from monitor.audit import record
     from monitor.export import ExportError, export_posts
     from monitor.query import QuerySyntaxError, parse
-    from monitor.search import SearchFilters
+    from monitor.search import SearchError, SearchFilters
     from monitor.store import ReadOnlyError, Store
 
     config = load_config_or_exit(config_path, required=False)
@@ -328,7 +339,16 @@ def export(
     except QuerySyntaxError as exc:
         click.echo(f"query error: {exc}", err=True)
         raise SystemExit(EXIT_CONFIG) from None
-    filters = SearchFilters(brand, source, lang, _when(since), _when(until))
+    filters = SearchFilters(
+        brand,
+        source,
+        lang,
+        _when(since),
+        _when(until),
+        sentiment=sentiment,
+        risk_min=risk_min,
+        alert_status=alert_status,
+    )
     show = progress if progress is not None else (output != "-" and sys.stderr.isatty())
     path = db_path_for(config, db_path)
     with open_store(config, db_path, readonly=True) as store:
@@ -343,7 +363,7 @@ def export(
                 bom=not no_bom,
                 progress=show,
             )
-        except ExportError as exc:
+        except (ExportError, SearchError) as exc:
             click.echo(f"error: {exc}", err=True)
             raise SystemExit(EXIT_FAILURE) from None
     details = {

@@ -152,3 +152,33 @@ def test_archive_serve_without_datasette_says_how_to_install(tmp_path: Path) -> 
     db = _archive(tmp_path)
     result = _run("archive", "serve", "--db", str(db))
     assert result.exit_code == 1 and "groundswell[datasette]" in result.output
+
+
+def test_export_with_alert_filter_and_includes(tmp_path: Path) -> None:
+    from tests.test_search import side_tables
+
+    db = _archive(tmp_path)
+    with Store.open(db) as store:
+        side_tables(store)
+    out = tmp_path / "alerted.jsonl"
+    result = _run(
+        "export",
+        "--db",
+        str(db),
+        "--format",
+        "jsonl",
+        "-o",
+        str(out),
+        "--alert-status",
+        "any",
+        "--include",
+        "alerts",
+        "--include",
+        "reviews",
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["rss:pl1", "rss:en1"]
+    assert rows[1]["alerts"][0]["status"] == "firing"
+    assert [a["action"] for a in rows[1]["review_actions"]] == ["review.label"]
