@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -59,8 +60,10 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 def normalize(title: str, text: str = "") -> str:
     """Folded title + opening text, URLs dropped, punctuation and spacing collapsed."""
-    joined = f"{title} {text}"[: MAX_CHARS * 2]
-    cleaned = _NON_WORD.sub(" ", _URL.sub(" ", fold(joined))).strip()
+    joined = f"{title} {text}"[: MAX_CHARS + MAX_CHARS // 4]
+    if "http" in joined or "www." in joined:
+        joined = _URL.sub(" ", joined)
+    cleaned = _NON_WORD.sub(" ", fold(joined)).strip()
     return cleaned[:MAX_CHARS]
 
 
@@ -73,17 +76,6 @@ def _mix64(values: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def _shingles(norm: str) -> np.ndarray:
-    codes = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    count = len(codes) - SHINGLE + 1
-    if count <= 0:
-        return np.empty(0, dtype=np.uint64)
-    acc = np.zeros(count, dtype=np.uint64)
-    for k in range(SHINGLE):
-        acc = acc * np.uint64(1_000_003) + codes[k : k + count]
-    return _mix64(acc)
-
-
 def signatures(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures ``(n, NUM_PERM) uint32`` of already normalised texts, and a mask of
     the texts long enough to be clustered by content.
@@ -91,26 +83,33 @@ def signatures(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     One-permutation hashing: each shingle hash picks one of ``NUM_PERM`` bins by its low bits
     and the bin keeps its minimum, so the cost is one hash per shingle instead of one per shingle
     and permutation; empty bins borrow from their right neighbour (rotation densification),
-    which keeps the estimate of Jaccard similarity unbiased.
+    which keeps the estimate of Jaccard similarity unbiased. Shingles of a few thousand texts
+    are hashed at once over their concatenation, dropping windows that cross a boundary.
     """
     n = len(texts)
     sigs = np.zeros((n, NUM_PERM), dtype=np.uint32)
-    usable = np.zeros(n, dtype=bool)
-    pending: list[tuple[int, np.ndarray]] = []
-    pending_size = 0
-
-    def flush() -> None:
-        nonlocal pending_size
-        if not pending:
-            return
-        rows = np.fromiter((i for i, _ in pending), dtype=np.int64, count=len(pending))
-        lengths = np.fromiter((len(h) for _, h in pending), dtype=np.int64, count=len(pending))
-        values = np.concatenate([h for _, h in pending])
-        owner = np.repeat(np.arange(len(pending), dtype=np.int64), lengths)
+    usable = np.fromiter((len(t) >= MIN_CHARS for t in texts), dtype=bool, count=n)
+    rows_all = np.flatnonzero(usable)
+    for start in range(0, len(rows_all), 4000):
+        rows = rows_all[start : start + 4000]
+        parts = [texts[i] for i in rows]
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        codes = np.frombuffer(
+            "".join(parts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32
+        ).astype(np.uint64)
+        count = len(codes) - SHINGLE + 1
+        acc = np.zeros(count, dtype=np.uint64)
+        for k in range(SHINGLE):
+            acc = acc * np.uint64(1_000_003) + codes[k : k + count]
+        hashes = _mix64(acc)
+        ends = np.cumsum(lengths)
+        owner = np.repeat(np.arange(len(parts), dtype=np.int64), lengths)[:count]
+        inside = np.arange(count, dtype=np.int64) + SHINGLE <= ends[owner]
+        values, owner = hashes[inside], owner[inside]
         slots = owner * NUM_PERM + (values & np.uint64(NUM_PERM - 1)).astype(np.int64)
-        flat = np.full(len(pending) * NUM_PERM, _EMPTY, dtype=np.uint64)
+        flat = np.full(len(parts) * NUM_PERM, _EMPTY, dtype=np.uint64)
         np.minimum.at(flat, slots, values >> np.uint64(_BIN_BITS))
-        table = flat.reshape(len(pending), NUM_PERM)
+        table = flat.reshape(len(parts), NUM_PERM)
         empty = table == _EMPTY
         step = 0
         while empty.any() and step < NUM_PERM:
@@ -120,21 +119,6 @@ def signatures(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
             table[fill] = borrowed[fill] + np.uint64(_DENSIFY)
             empty &= ~fill
         sigs[rows] = (table >> np.uint64(64 - _BIN_BITS - 32)).astype(np.uint32)
-        pending.clear()
-        pending_size = 0
-
-    for index, text in enumerate(texts):
-        if len(text) < MIN_CHARS:
-            continue
-        hashes = _shingles(text)
-        if not len(hashes):
-            continue
-        usable[index] = True
-        pending.append((index, hashes))
-        pending_size += len(hashes)
-        if pending_size >= 200_000:
-            flush()
-    flush()
     return sigs, usable
 
 
@@ -152,25 +136,25 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray((a == b).mean(axis=-1))
 
 
-class _UnionFind:
-    def __init__(self, n: int):
-        self.parent = list(range(n))
-
-    def find(self, x: int) -> int:
-        parent = self.parent
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            # The smaller index is the root, so a cluster is labelled by its first item.
-            if ra < rb:
-                self.parent[rb] = ra
-            else:
-                self.parent[ra] = rb
+def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Connected components of the pair graph, each labelled by its smallest index
+    (min-label propagation with pointer jumping, all in numpy)."""
+    labels = np.arange(n, dtype=np.int64)
+    if not len(a):
+        return labels
+    while True:
+        low = np.minimum(labels[a], labels[b])
+        updated = labels.copy()
+        np.minimum.at(updated, a, low)
+        np.minimum.at(updated, b, low)
+        while True:
+            jumped = updated[updated]
+            if np.array_equal(jumped, updated):
+                break
+            updated = jumped
+        if np.array_equal(updated, labels):
+            return labels
+        labels = updated
 
 
 def cluster_signatures(
@@ -178,7 +162,6 @@ def cluster_signatures(
 ) -> np.ndarray:
     """Cluster label per row: the index of the first row of its cluster."""
     n = len(sigs)
-    uf = _UnionFind(n)
     candidates = np.flatnonzero(usable)
     if len(candidates) > 1:
         keys = band_keys(sigs[candidates])
@@ -201,10 +184,9 @@ def cluster_signatures(
                 if keep.any():
                     found.append(np.stack([pa[keep], pb[keep]], axis=1))
         if found:
-            pairs = np.unique(np.concatenate(found), axis=0)
-            for a_i, b_i in pairs.tolist():
-                uf.union(a_i, b_i)
-    return np.fromiter((uf.find(i) for i in range(n)), dtype=np.int64, count=n)
+            pairs = np.concatenate(found)
+            return _components(n, pairs[:, 0], pairs[:, 1])
+    return np.arange(n, dtype=np.int64)
 
 
 def cluster_texts(items: Sequence[tuple[str, str]], threshold: float = THRESHOLD) -> np.ndarray:
@@ -225,29 +207,73 @@ class StoryReport:
     joined: int = 0  # posts that joined a story that already existed
 
 
+SAMPLES_PER_STORY = 4  # signatures a candidate story is verified against
+CANDIDATES_PER_POST = 5  # stories sharing the most LSH bands with a post
+
+
 def _existing_matches(
-    store: Store, sig: np.ndarray, keys: np.ndarray, since: str, exclude: set[str]
-) -> tuple[str, float] | None:
-    marks = ",".join("(?,?)" for _ in range(BANDS))
-    params: list[int | str] = []
-    for band in range(BANDS):
-        params.extend((band, int(keys[band])))
-    rows = store.conn.execute(
-        f"SELECT DISTINCT s.post_id, s.story_id, s.signature FROM story_bands b "
-        f"JOIN story_signatures s ON s.post_id = b.post_id "
-        f"WHERE (b.band, b.key) IN (VALUES {marks}) AND s.at >= ?",
-        [*params, since],
-    ).fetchall()
-    best: tuple[str, float] | None = None
-    for post_id, story_id, blob in rows:
-        if post_id in exclude:
-            continue
-        other = np.frombuffer(blob, dtype=np.uint32)
-        if len(other) != NUM_PERM:
-            continue
-        score = float(similarity(sig, other))
-        if score >= THRESHOLD and (best is None or score > best[1]):
-            best = (story_id, score)
+    store: Store, sigs: np.ndarray, keys: np.ndarray, rows: np.ndarray, since: str
+) -> dict[int, tuple[str, float]]:
+    """Best existing story for each of ``rows`` (indexes into ``sigs``), verified on signatures.
+
+    Band keys of the batch are joined against the ``story_bands`` index (one row per band, key
+    and *story*, so a story that spread to thousands of copies is still one candidate); each
+    candidate story is checked against up to ``SAMPLES_PER_STORY`` of its earliest signatures.
+    """
+    if not len(rows):
+        return {}
+    with store.transaction() as conn:
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS story_probe (band INTEGER, key INTEGER, idx INTEGER)"
+        )
+        conn.execute("DELETE FROM story_probe")
+        conn.executemany(
+            "INSERT INTO story_probe (band, key, idx) VALUES (?, ?, ?)",
+            [(band, key, int(i)) for i in rows for band, key in enumerate(keys[i].tolist())],
+        )
+        # Only the few stories sharing the most bands with a post are worth verifying.
+        pairs = conn.execute(
+            "SELECT idx, story_id FROM (SELECT p.idx AS idx, b.story_id AS story_id, "
+            "ROW_NUMBER() OVER (PARTITION BY p.idx ORDER BY count(*) DESC, b.story_id) AS n "
+            "FROM story_probe p JOIN story_bands b ON b.band = p.band AND b.key = p.key "
+            "WHERE b.at >= ? GROUP BY p.idx, b.story_id) WHERE n <= ?",
+            (since, CANDIDATES_PER_POST),
+        ).fetchall()
+        conn.execute("DELETE FROM story_probe")
+    if not pairs:
+        return {}
+    stories = sorted({story for _, story in pairs})
+    sample_sigs: list[bytes] = []
+    sample_story: list[str] = []
+    for start in range(0, len(stories), 500):
+        chunk = stories[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for story, blob in store.conn.execute(
+            f"SELECT story_id, signature FROM (SELECT story_id, signature, ROW_NUMBER() OVER "
+            f"(PARTITION BY story_id ORDER BY at, post_id) AS n FROM story_signatures "
+            f"WHERE story_id IN ({marks})) WHERE n <= {SAMPLES_PER_STORY}",
+            chunk,
+        ):
+            if len(blob) == NUM_PERM * 4:
+                sample_sigs.append(blob)
+                sample_story.append(story)
+    if not sample_sigs:
+        return {}
+    matrix = np.frombuffer(b"".join(sample_sigs), dtype=np.uint32).reshape(-1, NUM_PERM)
+    rows_of: dict[str, list[int]] = {}
+    for row, story in enumerate(sample_story):
+        rows_of.setdefault(story, []).append(row)
+    left: list[int] = []
+    right: list[int] = []
+    for idx, story in pairs:
+        for row in rows_of.get(story, ()):
+            left.append(idx)
+            right.append(row)
+    scores = similarity(sigs[np.array(left)], matrix[np.array(right)])
+    best: dict[int, tuple[str, float]] = {}
+    for idx, row, score in zip(left, right, scores.tolist(), strict=True):
+        if score >= THRESHOLD and (idx not in best or score > best[idx][1]):
+            best[idx] = (sample_story[row], score)
     return best
 
 
@@ -292,88 +318,103 @@ def assign_stories(
                 labels[labels == drop] = keep
                 by_url = {u: (keep if v == drop else v) for u, v in by_url.items()}
     since = isoformat(now - timedelta(days=window_days))
-    batch = set(ids)
     # Link each batch cluster to an existing story (best evidence wins).
     cluster_story: dict[int, tuple[str, float]] = {}
+    urls = sorted({r[4] for r in rows if r[4]})
+    known_urls: dict[str, str] = {}
+    for start in range(0, len(urls), 500):
+        chunk = urls[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for url, story in store.conn.execute(
+            f"SELECT canonical_url, story_id FROM posts WHERE canonical_url IN ({marks}) "
+            "AND story_id IS NOT NULL",
+            chunk,
+        ):
+            known_urls.setdefault(url, story)
+    by_content = _existing_matches(store, sigs, keys, np.flatnonzero(usable), since)
     for index, row in enumerate(rows):
         label = int(labels[index])
         found: tuple[str, float] | None = None
-        if row[4]:
-            hit = store.conn.execute(
-                "SELECT story_id FROM posts WHERE canonical_url = ? AND story_id IS NOT NULL "
-                "LIMIT 1",
-                (row[4],),
-            ).fetchone()
-            if hit:
-                found = (hit[0], 2.0)
-        if found is None and usable[index]:
-            found = _existing_matches(store, sigs[index], keys[index], since, batch)
+        if row[4] and row[4] in known_urls:
+            found = (known_urls[row[4]], 2.0)
+        if found is None:
+            found = by_content.get(index)
         if found and (label not in cluster_story or found[1] > cluster_story[label][1]):
             cluster_story[label] = found
     new_stories = joined = 0
-    seen_at = {r[0]: r[5] for r in rows}
+    assigned: list[str] = []
+    created: list[tuple[str, str, str, str, str]] = []
+    for index, post_id in enumerate(ids):
+        label = int(labels[index])
+        if label in cluster_story:
+            assigned.append(cluster_story[label][0])
+            joined += 1
+            continue
+        story = story_id_for(ids[label])
+        assigned.append(story)
+        if label == index:
+            new_stories += 1
+            created.append((story, post_id, rows[index][2], rows[index][5], rows[index][5]))
+    # Per story: mentions and seen range; per (story, source): mentions and the first post.
+    per_story: dict[str, list[Any]] = {}
+    per_source: dict[tuple[str, str], list[Any]] = {}
+    for index, story in enumerate(assigned):
+        post_id, source, first_seen = ids[index], rows[index][1], rows[index][5]
+        entry = per_story.setdefault(story, [0, first_seen, first_seen])
+        entry[0] += 1
+        entry[1] = min(entry[1], first_seen)
+        entry[2] = max(entry[2], first_seen)
+        spread = per_source.setdefault((story, source), [0, first_seen, post_id])
+        spread[0] += 1
+        if first_seen < spread[1]:
+            spread[1], spread[2] = first_seen, post_id
+    usable_rows = [i for i in range(len(ids)) if usable[i]]
     with store.transaction() as conn:
-        assigned: dict[str, str] = {}
-        for index, post_id in enumerate(ids):
-            label = int(labels[index])
-            if label in cluster_story:
-                story = cluster_story[label][0]
-                joined += 1
-            else:
-                story = story_id_for(ids[label])
-                if label == index:
-                    new_stories += 1
-                    conn.execute(
-                        "INSERT OR IGNORE INTO stories (id, first_post_id, title, first_seen_at, "
-                        "last_seen_at, mentions, sources) VALUES (?, ?, ?, ?, ?, 0, 0)",
-                        (story, post_id, rows[index][2], seen_at[post_id], seen_at[post_id]),
-                    )
-            assigned[post_id] = story
-        # Cluster members sorted by first-seen: the label row comes first, so it exists now.
-        for index, post_id in enumerate(ids):
-            story = assigned[post_id]
-            source, first_seen = rows[index][1], rows[index][5]
-            conn.execute("UPDATE posts SET story_id = ? WHERE id = ?", (story, post_id))
-            conn.execute(
-                "UPDATE stories SET mentions = mentions + 1, "
-                "last_seen_at = max(last_seen_at, ?1), first_seen_at = min(first_seen_at, ?1) "
-                "WHERE id = ?2",
-                (first_seen, story),
-            )
-            conn.execute(
-                "INSERT INTO story_sources (story_id, source, first_seen_at, first_post_id, "
-                "mentions) VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (story_id, source) DO UPDATE "
-                "SET mentions = mentions + 1, "
-                "first_post_id = CASE WHEN ?3 < first_seen_at THEN ?4 ELSE first_post_id END, "
-                "first_seen_at = min(first_seen_at, ?3)",
-                (story, source, first_seen, post_id),
-            )
-            if usable[index]:
-                conn.execute(
-                    "INSERT OR REPLACE INTO story_signatures (post_id, story_id, at, signature) "
-                    "VALUES (?, ?, ?, ?)",
-                    (post_id, story, first_seen, sigs[index].tobytes()),
-                )
-                conn.executemany(
-                    "INSERT OR IGNORE INTO story_bands (band, key, post_id) VALUES (?, ?, ?)",
-                    [(band, int(keys[index][band]), post_id) for band in range(BANDS)],
-                )
-        conn.execute(
-            "UPDATE stories SET sources = (SELECT count(*) FROM story_sources "
-            "WHERE story_sources.story_id = stories.id) "
-            f"WHERE id IN ({','.join('?' * len(set(assigned.values())))})",
-            sorted(set(assigned.values())),
+        conn.executemany(
+            "INSERT OR IGNORE INTO stories (id, first_post_id, title, first_seen_at, "
+            "last_seen_at, mentions, sources) VALUES (?, ?, ?, ?, ?, 0, 0)",
+            created,
         )
-        # Signatures older than the window can no longer be joined: keep the index small.
-        old = [
-            r[0]
-            for r in conn.execute(
-                "SELECT post_id FROM story_signatures WHERE at < ?", (since,)
-            ).fetchall()
-        ]
-        for start in range(0, len(old), 500):
-            chunk = old[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            conn.execute(f"DELETE FROM story_bands WHERE post_id IN ({marks})", chunk)
-            conn.execute(f"DELETE FROM story_signatures WHERE post_id IN ({marks})", chunk)
+        conn.executemany(
+            "UPDATE posts SET story_id = ? WHERE id = ?", list(zip(assigned, ids, strict=True))
+        )
+        conn.executemany(
+            "UPDATE stories SET mentions = mentions + ?1, first_seen_at = min(first_seen_at, ?2), "
+            "last_seen_at = max(last_seen_at, ?3) WHERE id = ?4",
+            [(count, low, high, story) for story, (count, low, high) in per_story.items()],
+        )
+        conn.executemany(
+            "INSERT INTO story_sources (story_id, source, first_seen_at, first_post_id, "
+            "mentions) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (story_id, source) DO UPDATE "
+            "SET mentions = mentions + ?5, "
+            "first_post_id = CASE WHEN ?3 < first_seen_at THEN ?4 ELSE first_post_id END, "
+            "first_seen_at = min(first_seen_at, ?3)",
+            [
+                (story, source, first, post, count)
+                for (story, source), (count, first, post) in per_source.items()
+            ],
+        )
+        conn.executemany(
+            "UPDATE stories SET sources = (SELECT count(*) FROM story_sources "
+            "WHERE story_sources.story_id = stories.id) WHERE id = ?",
+            [(story,) for story in per_story],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO story_signatures (post_id, story_id, at, signature) "
+            "VALUES (?, ?, ?, ?)",
+            [(ids[i], assigned[i], rows[i][5], sigs[i].tobytes()) for i in usable_rows],
+        )
+        bands: dict[tuple[int, int, str], str] = {}
+        for i in usable_rows:
+            for band, key in enumerate(keys[i].tolist()):
+                slot = (band, key, assigned[i])
+                bands[slot] = max(bands.get(slot, ""), rows[i][5])
+        conn.executemany(
+            "INSERT INTO story_bands (band, key, story_id, at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (band, key, story_id) DO UPDATE SET at = max(at, excluded.at)",
+            [(*slot, at) for slot, at in bands.items()],
+        )
+        # Entries older than the window can no longer be joined: keep the index small.
+        conn.execute("DELETE FROM story_bands WHERE at < ?", (since,))
+        conn.execute("DELETE FROM story_signatures WHERE at < ?", (since,))
     return StoryReport(len(ids), new_stories, joined)

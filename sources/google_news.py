@@ -16,6 +16,7 @@ never makes).
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from datetime import datetime
 from html.parser import HTMLParser
@@ -29,6 +30,7 @@ from monitor.records import Post
 from monitor.store import SourceState
 from monitor.urls import canonical_url, decode_google_news_link, site_of
 from sources.base import Collected, Collector
+from sources.dates import parse_date
 from sources.errors import BlockedError, ParseError
 from sources.http import FetchResponse
 from sources.rss import entry_datetime
@@ -131,7 +133,12 @@ class _Cluster(HTMLParser):
             self.loose.append(data)
 
 
+_SINGLE = re.compile(r"^\s*<a [^>]*>[^<]*</a>(?:&nbsp;|\xa0|\s)*(?:<font[^>]*>[^<]*</font>)?\s*$")
+
+
 def _description(html: str) -> tuple[list[dict[str, str]], str]:
+    if not html or _SINGLE.match(html):
+        return [], ""  # the usual "<a>headline</a> <font>publisher</font>": nothing new
     parser = _Cluster()
     try:
         parser.feed(html)
@@ -150,6 +157,50 @@ def _description(html: str) -> tuple[list[dict[str, str]], str]:
     return items, loose
 
 
+def _entries_etree(body: bytes) -> tuple[list[dict[str, Any]], str | None] | None:
+    """Items of a well-formed RSS document (the fast path), or None to fall back."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return None
+    channel = root.find("channel")
+    if root.tag != "rss" or channel is None:
+        return None
+    entries = []
+    for item in channel.iter("item"):
+        source = item.find("source")
+        entries.append(
+            {
+                "title": item.findtext("title") or "",
+                "link": item.findtext("link"),
+                "guid": item.findtext("guid"),
+                "published": (item.findtext("pubDate") or "").strip() or None,
+                "published_at": None,
+                "summary": item.findtext("description") or "",
+                "publisher": (source.text or "") if source is not None else "",
+                "publisher_url": (source.get("url") or "") if source is not None else "",
+            }
+        )
+    return entries, channel.findtext("language")
+
+
+def _from_feedparser(entry: Mapping[str, Any]) -> dict[str, Any]:
+    source = entry.get("source") or {}
+    if not isinstance(source, Mapping):
+        source = {}
+    published, raw = entry_datetime(entry)
+    return {
+        "title": html_to_text(entry.get("title", "")),
+        "link": entry.get("link"),
+        "guid": entry.get("id"),
+        "published": raw,
+        "published_at": published,
+        "summary": entry.get("summary") or "",
+        "publisher": source.get("title") or "",
+        "publisher_url": source.get("href") or "",
+    }
+
+
 def parse_google_news(
     content: bytes,
     *,
@@ -165,26 +216,34 @@ def parse_google_news(
         raise ParseError("empty response body, expected a Google News feed", url=url)
     if body[:15].lower().startswith(_HTML_START):
         raise BlockedError(200, "got an HTML page where the Google News feed was expected", url=url)
-    parsed = feedparser.parse(
-        body, response_headers={"content-type": content_type} if content_type else {}
-    )
-    if parsed.bozo and not parsed.entries and not parsed.get("version"):
-        exc = parsed.get("bozo_exception")
-        raise ParseError(f"not a readable Google News feed ({type(exc).__name__}: {exc})", url=url)
-    feed_lang = (parsed.feed.get("language") or lang or "").split("-")[0].lower() or None
+    fast = _entries_etree(body)
+    if fast is not None:
+        entries, channel_lang = fast
+    else:
+        # Not well-formed XML: feedparser's forgiving parser recovers what it can.
+        parsed = feedparser.parse(
+            body, response_headers={"content-type": content_type} if content_type else {}
+        )
+        if parsed.bozo and not parsed.entries and not parsed.get("version"):
+            exc = parsed.get("bozo_exception")
+            raise ParseError(
+                f"not a readable Google News feed ({type(exc).__name__}: {exc})", url=url
+            )
+        entries = [_from_feedparser(entry) for entry in parsed.entries]
+        channel_lang = parsed.feed.get("language")
+    feed_lang = (channel_lang or lang or "").split("-")[0].lower() or None
     posts: list[Post] = []
     seen: set[str] = set()
-    for entry in parsed.entries:
-        source = entry.get("source") or {}
-        publisher = clean_text(source.get("title") or "") if isinstance(source, Mapping) else ""
-        publisher_url = (source.get("href") or "") if isinstance(source, Mapping) else ""
-        title = split_publisher(html_to_text(entry.get("title", "")), publisher)
-        link = (entry.get("link") or "").strip() or None
-        native_id = (entry.get("id") or "").strip() or (canonical_url(link) if link else "")
+    for entry in entries:
+        publisher = clean_text(entry["publisher"])
+        publisher_url = entry["publisher_url"]
+        title = split_publisher(clean_text(entry["title"]), publisher)
+        link = (entry["link"] or "").strip() or None
+        native_id = (entry["guid"] or "").strip() or (canonical_url(link) if link else "")
         if not native_id or native_id in seen:
             continue
         seen.add(native_id)
-        related, loose = _description(entry.get("summary") or "")
+        related, loose = _description(entry["summary"])
         # The first cluster item is the article itself; the rest are other outlets' takes.
         others = [
             {"title": item["title"], "publisher": item["publisher"]}
@@ -192,7 +251,8 @@ def parse_google_news(
             if split_publisher(item["title"], item["publisher"]) != title
         ]
         text = loose if loose and loose != title and loose != publisher else ""
-        published, raw_date = entry_datetime(entry)
+        raw_date = entry["published"]
+        published = entry["published_at"] or (parse_date(raw_date) if raw_date else None)
         decoded = decode_google_news_link(link) if link else None
         extra: dict[str, Any] = {"publisher": publisher or None, "google_news_link": link}
         if publisher_url:

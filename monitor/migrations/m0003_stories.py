@@ -44,14 +44,18 @@ def upgrade(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX idx_story_signatures_at ON story_signatures(at)")
+    db.execute("CREATE INDEX idx_story_signatures_story ON story_signatures(story_id, at)")
+    # One row per band, key and story (not per post): a story copied a thousand times is still
+    # one candidate. ``at`` is the newest first-seen time that touched the row.
     db.execute(
         """
         CREATE TABLE story_bands (
             band INTEGER NOT NULL,
             key INTEGER NOT NULL,
-            post_id TEXT NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
-            PRIMARY KEY (band, key, post_id)
+            story_id TEXT NOT NULL,
+            at TEXT NOT NULL,
+            PRIMARY KEY (band, key, story_id)
         ) WITHOUT ROWID
         """
     )
-    db.execute("CREATE INDEX idx_story_bands_post ON story_bands(post_id)")
+    db.execute("CREATE INDEX idx_story_bands_at ON story_bands(at)")
