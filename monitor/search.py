@@ -23,6 +23,7 @@ from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from monitor.query import And, Document, Meta, Query, parse
@@ -62,7 +63,7 @@ _COLUMNS = (
 )
 _WHEN = "coalesce(p.published_at, p.first_seen_at)"
 _BLOCK_SHIFT = 10  # posts_time_blocks.block = rowid >> 10 (see migration m0007)
-_SNIPPET_WORDS = 24
+_SNIPPET_CHARS = 180
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
@@ -277,9 +278,10 @@ def highlight(
     text: str,
     terms: Sequence[str] | frozenset[str],
     marks: tuple[str, str] = ("[", "]"),
-    words: int = _SNIPPET_WORDS,
+    width: int = _SNIPPET_CHARS,
 ) -> str:
-    """A window of ``text`` around the first query term, with every term wrapped in ``marks``.
+    """A window of ``text`` (about ``width`` characters) around the first query term, with
+    every term wrapped in ``marks``.
 
     Terms are folded words (``refund``) or prefixes (``refund*``) as given by
     ``Query.highlight_terms``; matching folds the text the same way (``Łódź`` hits ``lodz``).
@@ -289,16 +291,54 @@ def highlight(
         'Nobody answers. [Zwrot] [pieniędzy]? Nie ma.'
     """
     body = " ".join(text.split())
+    folded = fold(body)
+    if len(folded) != len(body):
+        # Folding moved characters (ß → ss, dropped combining accents): go word by word.
+        return _highlight_words(body, terms, marks, width)
+    pattern = _terms_pattern(frozenset(terms))
+    hits = [m.span() for m in pattern.finditer(folded)] if pattern is not None else []
+    first_start, first_end = hits[0] if hits else (0, 0)
+    start = max(0, first_start - width // 3)
+    end = min(len(body), start + width)
+    start = max(0, end - width)
+    if start > 0:  # begin on a word boundary, without cutting the first hit
+        space = body.find(" ", start, first_start)
+        start = space + 1 if space >= 0 else start
+    if end < len(body):
+        space = body.rfind(" ", max(start, first_end), end)
+        end = space if space >= 0 else end
+    out: list[str] = []
+    cursor = start
+    for a, b in hits:
+        if a < start or b > end:
+            continue
+        out += [body[cursor:a], marks[0], body[a:b], marks[1]]
+        cursor = b
+    out.append(body[cursor:end])
+    return ("…" if start else "") + "".join(out) + ("…" if end < len(body) else "")
+
+
+@lru_cache(maxsize=256)
+def _terms_pattern(terms: frozenset[str]) -> re.Pattern[str] | None:
+    """One regex for the folded words and prefixes, matching whole words only."""
+    parts = sorted(
+        (re.escape(t[:-1]) + r"[^\W_]*" if t.endswith("*") else re.escape(t))
+        for t in terms
+        if t.rstrip("*")
+    )
+    if not parts:
+        return None
+    return re.compile(r"(?<![^\W_])(?:" + "|".join(parts) + r")(?![^\W_])")
+
+
+def _highlight_words(
+    body: str, terms: Sequence[str] | frozenset[str], marks: tuple[str, str], width: int
+) -> str:
+    words = max(4, width // 7)
     exact = {t for t in terms if not t.endswith("*")}
     prefixes = tuple(t[:-1] for t in terms if t.endswith("*") and len(t) > 1)
-    folded_body = fold(body)
-    if len(folded_body) == len(body):
-        # Folding kept every character in place: find words in the folded text, show the original.
-        spans = list(_WORD_RE.finditer(folded_body))
-        words_folded = [m.group() for m in spans]
-    else:
-        spans = list(_WORD_RE.finditer(body))
-        words_folded = [fold(m.group()) for m in spans]
+    spans = list(_WORD_RE.finditer(body))
+    words_folded = [fold(m.group()) for m in spans]
     hits = [
         i
         for i, word in enumerate(words_folded)
@@ -339,14 +379,16 @@ class _Pending:
 
 def _bounds(conn: sqlite3.Connection) -> list[str]:
     """``bounds[b]`` = the latest post time in blocks 0..b (prefix maximum)."""
-    found = dict(conn.execute("SELECT block, max_when FROM posts_time_blocks"))
-    if not found:
+    rows = conn.execute(
+        "SELECT block, max(max_when) OVER (ORDER BY block) FROM posts_time_blocks ORDER BY block"
+    ).fetchall()
+    if not rows:
         return []
-    bounds: list[str] = []
-    best = ""
-    for block in range(max(found) + 1):
-        best = max(best, found.get(block, ""))
-        bounds.append(best)
+    if rows[-1][0] == len(rows) - 1:  # no gaps (the usual case): the prefix maxima as they are
+        return [bound for _, bound in rows]
+    bounds = [""] * (rows[-1][0] + 1)
+    for (block, bound), following in zip(rows, [*rows[1:], (len(bounds), "")], strict=True):
+        bounds[block : following[0]] = [bound] * (following[0] - block)
     return bounds
 
 

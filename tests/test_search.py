@@ -233,11 +233,15 @@ def test_snippets_highlight_folded_terms(archive: Store) -> None:
     ] + ("<b>Zwrot</b> pieniędzy za bilet? Nigdy. Skandal w Łodzi.")
     (row,) = search(archive, "strasse")
     assert "[Strasse]" in row["snippet"]
-    long_text = " ".join(["filler"] * 60 + ["refund"] + ["tail"] * 60)
-    snippet = highlight(long_text, {"refund"})
-    assert snippet.startswith("…") and snippet.endswith("…") and "[refund]" in snippet
-    assert len(snippet.split()) <= 26
-    assert highlight("Straße", {"strasse"}) == "[Straße]"
+    long_text = " ".join(["filler"] * 60 + ["Refunds"] + ["tail"] * 60)
+    snippet = highlight(long_text, {"refund*"})
+    assert snippet.startswith("…") and snippet.endswith("…") and "[Refunds]" in snippet
+    assert len(snippet) <= 190 and " filler [Refunds] tail " in snippet
+    assert all(w in ("…filler", "filler", "[Refunds]", "tail", "tail…") for w in snippet.split())
+    assert highlight("Straße", {"strasse"}) == "[Straße]"  # folding changes length: word path
+    assert highlight("Die Straße ist zu", {"strasse", "zu"}) == "Die [Straße] ist [zu]"
+    assert highlight("lodzianie w Łodzi i Łódź", {"lodz"}) == "lodzianie w Łodzi i [Łódź]"
+    assert highlight("", {"x"}) == "" and highlight("no hits here", set()) == "no hits here"
 
 
 def test_time_order_is_exact_when_rows_arrive_out_of_order(store: Store) -> None:
@@ -270,3 +274,23 @@ def test_time_order_in_time_ordered_archive_reads_few_rows(store: Store) -> None
     first = [next(rows)["id"] for _ in range(3)]
     assert first == ["rss:m4999", "rss:m4998", "rss:m4997"]
     assert any("ORDER BY f.rowid DESC" in sql for sql in traced)
+
+
+def test_block_bounds_are_prefix_maxima_even_with_gaps(store: Store) -> None:
+    from monitor.search import _bounds
+
+    with store.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO posts_time_blocks (block, max_when) VALUES (?, ?)",
+            [(0, "2026-01-05"), (1, "2026-01-03"), (3, "2026-01-09"), (4, "2026-01-07")],
+        )
+    assert _bounds(store.conn) == [
+        "2026-01-05",
+        "2026-01-05",
+        "2026-01-05",
+        "2026-01-09",
+        "2026-01-09",
+    ]
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO posts_time_blocks (block, max_when) VALUES (2, '2026-01-06')")
+    assert _bounds(store.conn)[2] == "2026-01-06"
