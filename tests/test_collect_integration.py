@@ -8,6 +8,7 @@ snapshots, stories and ``source_state`` through the archive and ``groundswell st
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,6 +141,116 @@ SCENARIOS: dict[str, Scenario] = {
         },
     ),
 }
+
+
+def _hn_search(request: Request) -> Reply:
+    pages = [FIX / "hackernews/search_page0.json", FIX / "hackernews/search_page1.json"]
+    page = int(request.query.get("page", ["0"])[0])
+    if request.query.get("query", [""])[0] == "Acme Air" and page < len(pages):
+        return Reply(200, pages[page].read_bytes(), JSON)
+    return Reply(200, (FIX / "hackernews/search_past_last_page.json").read_bytes(), JSON)
+
+
+SCENARIOS["hackernews"] = Scenario(
+    sources=lambda base: [
+        f'[[sources]]\nname = "hn"\ntype = "hackernews"\nbrands = ["Acme Air"]\n'
+        f'params = {{ api_url = "{base}/api/v1", item_api_url = "{base}/v0", '
+        f"lookback = 100000000 }}"
+    ],
+    routes=lambda fix: {"/api/v1/search_by_date": _hn_search},
+    min_posts=3,
+)
+
+
+def _mastodon_timeline(request: Request) -> Reply:
+    # Link-header pagination: the first page, then walking forward with min_id.
+    name = {None: "tag_page.json", "113000000000000105": "tag_newer_1.json"}.get(
+        request.query.get("min_id", [None])[0]
+    )
+    headers = {**JSON, "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "299"}
+    if name is None:
+        return Reply(200, b"[]", headers, etag=False)
+    body = (FIX / "mastodon" / name).read_bytes()
+    ids = [status["id"] for status in json.loads(body)]
+    headers["Link"] = (
+        f'<{request.path}?max_id={min(ids)}>; rel="next", '
+        f'<{request.path}?min_id={max(ids)}>; rel="prev"'
+    )
+    return Reply(200, body, headers, etag=False)
+
+
+SCENARIOS["mastodon"] = Scenario(
+    sources=lambda base: [
+        f'[[sources]]\nname = "masto"\ntype = "mastodon"\nbrands = ["Acme Air"]\n'
+        f'params = {{ servers = ["{base}"], hashtags = ["AcmeAir"], limit = 2 }}'
+    ],
+    routes=lambda fix: {"/api/v1/timelines/tag/AcmeAir": _mastodon_timeline},
+    min_posts=2,
+)
+
+
+def _lemmy_v3(request: Request) -> Reply:
+    if request.query.get("type_", [""])[0] == "Comments":
+        return Reply(200, (FIX / "lemmy/search_v3_comments.json").read_bytes(), JSON)
+    name = {"1": "search_v3_page1.json", "2": "search_v3_page2.json"}.get(
+        request.query.get("page", [""])[0]
+    )
+    body = (FIX / "lemmy" / name).read_bytes() if name else b'{"posts": [], "comments": []}'
+    return Reply(200, body, JSON, etag=False)
+
+
+SCENARIOS["lemmy"] = Scenario(
+    sources=lambda base: [
+        f'[[sources]]\nname = "lemmy"\ntype = "lemmy"\nbrands = ["Acme Air"]\n'
+        f'params = {{ instances = ["{base}"] }}'
+    ],
+    routes=lambda fix: {"/api/v3/search": _lemmy_v3},
+    min_posts=1,
+)
+SCENARIOS["reddit"] = Scenario(
+    # No credentials configured: the public RSS fallback, which status reports as the mode.
+    sources=lambda base: [
+        f'[[sources]]\nname = "reddit"\ntype = "reddit"\nbrands = ["Acme Air"]\n'
+        f'params = {{ web_url = "{base}" }}'
+    ],
+    routes=lambda fix: {
+        "/search.rss": Reply(
+            200, (fix / "reddit/search.rss").read_bytes(), {"Content-Type": "application/atom+xml"}
+        )
+    },
+    min_posts=1,
+)
+
+
+def _bsky_session(request: Request) -> Reply:
+    # The recorded session's tokens expired long ago; the CLI runs on the real clock.
+    session = json.loads((FIX / "bluesky/create_session.json").read_text())
+    claims = base64.urlsafe_b64encode(b'{"exp": 4102444800}').rstrip(b"=").decode()
+    session["accessJwt"] = f"eyJhbGciOiJFUzI1NksifQ.{claims}.c2ln"
+    return Reply(200, json.dumps(session).encode(), JSON)
+
+
+def _bsky_search(request: Request) -> Reply:
+    page = "search_page1.json" if request.query.get("cursor") == ["4"] else "search_page0.json"
+    return Reply(200, (FIX / "bluesky" / page).read_bytes(), JSON, etag=False)
+
+
+SCENARIOS["bluesky"] = Scenario(
+    # An app-password session (from the environment, set by the test), cursor pagination.
+    sources=lambda base: [
+        f'[[sources]]\nname = "bsky"\ntype = "bluesky"\nbrands = ["Acme Air"]\n'
+        f'params = {{ service = "{base}", handle_env = "GS_TEST_BSKY_HANDLE", '
+        f'app_password_env = "GS_TEST_BSKY_PASSWORD" }}'
+    ],
+    routes=lambda fix: {
+        "/xrpc/com.atproto.server.createSession": _bsky_session,
+        "/xrpc/app.bsky.feed.searchPosts": _bsky_search,
+        "/xrpc/app.bsky.actor.getProfiles": Reply(
+            200, (fix / "bluesky/get_profiles.json").read_bytes(), JSON
+        ),
+    },
+    min_posts=1,
+)
 REQUIRED = {"rss", "google_news", "youtube", "appstore"}
 COVERED = sorted(set(SCENARIOS) & set(known_types()))
 
@@ -148,9 +259,25 @@ def _write_config(path: Path, base: str) -> None:
     tables = [table for kind in COVERED for table in SCENARIOS[kind].sources(base)]
     path.write_text(
         '[[brands]]\nname = "Aurora Air"\naliases = ["AuroraAir"]\n\n'
+        '[[brands]]\nname = "Acme Air"\naliases = ["AcmeAir"]\n\n'
         "[collect]\nworkers = 4\n\n" + "\n\n".join(tables) + "\n",
         encoding="utf-8",
     )
+
+
+def _feed_counts(store: Store) -> tuple[int, int]:
+    """Posts and snapshots of the feed types (search APIs may legitimately find new posts)."""
+    feeds = ("rss", "google_news", "youtube", "appstore")
+    marks = ",".join("?" * len(feeds))
+    posts = store.conn.execute(
+        f"SELECT count(*) FROM posts WHERE source IN ({marks})", feeds
+    ).fetchone()[0]
+    snapshots = store.conn.execute(
+        f"SELECT count(*) FROM snapshots s JOIN posts p ON p.id = s.post_id "
+        f"WHERE p.source IN ({marks})",
+        feeds,
+    ).fetchone()[0]
+    return int(posts), int(snapshots)
 
 
 def test_required_types_are_registered() -> None:
@@ -164,7 +291,11 @@ def test_registered_types_without_a_scenario_are_listed() -> None:
         pytest.skip(f"no loopback scenario yet for: {', '.join(missing)}")
 
 
-def test_poll_collects_every_source_type(tmp_path: Path, loopback: LoopbackServer) -> None:
+def test_poll_collects_every_source_type(
+    tmp_path: Path, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GS_TEST_BSKY_HANDLE", "brandwatch.bsky.social")
+    monkeypatch.setenv("GS_TEST_BSKY_PASSWORD", "app-pass-1234")
     for kind in COVERED:
         loopback.routes.update(SCENARIOS[kind].routes(FIX))
     config = tmp_path / "groundswell.toml"
@@ -215,8 +346,7 @@ def test_poll_collects_every_source_type(tmp_path: Path, loopback: LoopbackServe
         assert states["yt-aurora"].etag and states["yt-aurora"].breaker == "closed"
         assert states["aurora-app"].extra["etags"]["us"]
         assert states["yt-gone"].consecutive_failures == 1 and states["yt-gone"].last_error
-        posts_after_first = store.count("posts")
-        snapshots_after_first = store.count("snapshots")
+        posts_after_first = _feed_counts(store)
     pages = [r.path for r in loopback.requests if "customerreviews" in r.path]
     assert pages == [_appstore_page(n) for n in range(1, 5)]  # first sync: deep pages
     assert sum(1 for r in loopback.requests if r.path == "/rss/search") == 2  # 429, then 200
@@ -229,8 +359,9 @@ def test_poll_collects_every_source_type(tmp_path: Path, loopback: LoopbackServe
     assert second.exit_code == 0, second.output
     assert "gn-us|Aurora Air: 0 fetched" in second.output and "(not modified)" in second.output
     with Store.open(db) as store:
-        assert store.count("posts") == posts_after_first
-        assert store.count("snapshots") == snapshots_after_first + 2  # a video and a review
+        posts, snapshots = _feed_counts(store)
+        assert posts == posts_after_first[0]  # the feeds repeat themselves: nothing doubles
+        assert snapshots == posts_after_first[1] + 2  # a video's and a review's counts moved
         assert [s.likes for s in store.snapshots("appstore:us:11000000001")] == [3, 17]
     pages = [r.path for r in loopback.requests if "customerreviews" in r.path]
     assert pages == [_appstore_page(1)]  # after the first sync, page 1 only
@@ -245,3 +376,5 @@ def test_poll_collects_every_source_type(tmp_path: Path, loopback: LoopbackServe
     assert by_key["yt-gone"]["breaker"] == "closed"  # opens at the 5th failure by default
     assert by_key["yt-aurora"]["last_success_at"] and by_key["yt-aurora"]["next_poll_at"]
     assert report["archive"]["stories"] >= 1
+    if "reddit" in COVERED:
+        assert by_key["reddit|Acme Air"]["mode"] == "rss"
