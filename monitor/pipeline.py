@@ -115,7 +115,8 @@ def poll(
     grouped into stories once everything is stored.
     """
     settings = collect_settings(config)
-    client.apply_settings(settings)
+    if config.sections.get("collect") is not None:  # else keep the client's own settings
+        client.apply_settings(settings)
     workers = workers or settings.workers
     specs = [s for s in config.sources if s.enabled and (not only or s.name in only)]
     jobs: list[tuple[SourceSpec, Brand | None, SourceState, Collector]] = []

@@ -140,7 +140,8 @@ def repoll_due(
     schedule = settings.repoll
     if not schedule.enabled:
         return RepollReport()
-    client.apply_settings(settings)
+    if config.sections.get("collect") is not None:  # else keep the client's own settings
+        client.apply_settings(settings)
     due = due_posts(store, schedule, now)
     if not due:
         return RepollReport()
