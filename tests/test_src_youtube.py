@@ -19,6 +19,7 @@ from sources.youtube import (
     YouTubeCollector,
     YouTubeFeedUnavailable,
     feed_params,
+    parse_video_statistics,
     parse_youtube_feed,
 )
 
@@ -153,3 +154,43 @@ def test_outage_statuses_give_the_clear_error(
     )
     with pytest.raises(YouTubeFeedUnavailable, match=f"HTTP {status}: YouTube returned"):
         _collector(loopback, http).collect(SourceState(key="yt", source="yt", type="youtube"), None)
+
+
+def test_video_statistics_from_the_data_api() -> None:
+    posts = parse_video_statistics((FIX / "videos_list.json").read_bytes(), fetched_at=NOW)
+    assert [p.native_id for p in posts] == ["AbCdEfGhIjK", "ShOrTs12345"]
+    assert posts[0].engagement == Snapshot(NOW, likes=12000, comments=3100, views=250000)
+    assert posts[1].engagement == Snapshot(NOW, likes=None, comments=7, views=900)  # hidden likes
+    assert posts[0].title == "Aurora Air broke my guitar & won't pay"
+
+
+@pytest.mark.parametrize("content", [b"<html>quota</html>", b"{}", b'{"items": {}}'])
+def test_video_statistics_broken(content: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_video_statistics(content, fetched_at=NOW)
+
+
+def test_refresh_with_api_key_uses_videos_list_and_keeps_the_key_out_of_urls(
+    loopback: LoopbackServer, http: HttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GS_TEST_YT_KEY", "secret-key-123")
+    loopback.routes["/youtube/v3/videos"] = Reply(
+        200, (FIX / "videos_list.json").read_bytes(), {"Content-Type": "application/json"}
+    )
+    spec = SourceSpec(
+        "yt",
+        "youtube",
+        params=freeze(
+            {
+                "channel_id": "UCaur0raAirExampleChan01",
+                "api_key_env": "GS_TEST_YT_KEY",
+                "api_url": loopback.url("/youtube/v3"),
+            }
+        ),
+    )
+    refreshed = YouTubeCollector(spec, http, lambda: NOW).refresh(["AbCdEfGhIjK", "ShOrTs12345"])
+    assert [p.engagement.comments for p in refreshed if p.engagement] == [3100, 7]
+    request = loopback.requests[0]
+    assert request.headers["x-goog-api-key"] == "secret-key-123"
+    assert request.query["id"] == ["AbCdEfGhIjK,ShOrTs12345"]
+    assert "secret-key-123" not in str(request.query)
