@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import accumulate
 from typing import Any
 
 from monitor.query import And, Document, Meta, Query, parse
@@ -379,17 +380,13 @@ class _Pending:
 
 def _bounds(conn: sqlite3.Connection) -> list[str]:
     """``bounds[b]`` = the latest post time in blocks 0..b (prefix maximum)."""
-    rows = conn.execute(
-        "SELECT block, max(max_when) OVER (ORDER BY block) FROM posts_time_blocks ORDER BY block"
-    ).fetchall()
+    rows = conn.execute("SELECT block, max_when FROM posts_time_blocks ORDER BY block").fetchall()
     if not rows:
         return []
-    if rows[-1][0] == len(rows) - 1:  # no gaps (the usual case): the prefix maxima as they are
-        return [bound for _, bound in rows]
-    bounds = [""] * (rows[-1][0] + 1)
-    for (block, bound), following in zip(rows, [*rows[1:], (len(bounds), "")], strict=True):
-        bounds[block : following[0]] = [bound] * (following[0] - block)
-    return bounds
+    if rows[-1][0] == len(rows) - 1:  # no gaps (the usual case)
+        return list(accumulate((when for _, when in rows), max))
+    found = dict(rows)
+    return list(accumulate((found.get(b, "") for b in range(rows[-1][0] + 1)), max))
 
 
 def tune_for_search(store: Store, mmap_bytes: int = 1 << 31) -> None:
