@@ -378,3 +378,12 @@ def test_poll_collects_every_source_type(
     assert report["archive"]["stories"] >= 1
     if "reddit" in COVERED:
         assert by_key["reddit|Acme Air"]["mode"] == "rss"
+
+
+def test_sources_command_lists_every_type() -> None:
+    result = CliRunner().invoke(cli, ["sources", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["type"]: row for row in json.loads(result.output)}
+    assert set(rows) == set(known_types())
+    assert rows["google_news"]["per_brand"] and not rows["youtube"]["per_brand"]
+    assert rows["youtube"]["refresh"] and "channel_id" in rows["youtube"]["params"]
