@@ -9,7 +9,7 @@ import pytest
 
 from monitor.config import Problems, parse_config
 from monitor.loopback import LoopbackServer, Reply, Request
-from monitor.store import SourceState
+from monitor.store import SourceState, Store
 from sources.errors import RateLimitedError
 from sources.http import HttpClient, RetryPolicy
 from sources.limits import (
@@ -272,3 +272,42 @@ def test_section_problems_name_the_key(raw: dict[str, object], path: str) -> Non
 )
 def test_parse_rate(value: object, expected: tuple[int, float]) -> None:
     assert parse_rate(value) == expected
+
+
+def test_pipeline_skips_an_open_breaker_until_its_retry_time(
+    store: Store, loopback: LoopbackServer
+) -> None:
+    from monitor.pipeline import poll
+
+    feed = b"<?xml version='1.0'?><rss version='2.0'><channel><title>t</title></channel></rss>"
+    loopback.routes["/feed.xml"] = Reply(503, b"down")
+    config = parse_config(
+        {
+            "brands": [{"name": "Aurora Air"}],
+            "sources": [
+                {"name": "blog", "type": "rss", "params": {"url": loopback.url("/feed.xml")}}
+            ],
+            "collect": {"breaker": {"failures": 2, "cooldown": "10m"}},
+        }
+    )
+    now = [T0]
+    with HttpClient(timeout=5.0, sleep=lambda s: None, retry=RetryPolicy(attempts=1)) as http:
+        for _ in range(2):
+            report = poll(config, store, http, clock=lambda: now[0])
+            assert not report.sources[0].ok
+        state = store.get_state("blog")
+        assert state is not None and state.breaker == "open"
+        sent = len(loopback.requests)
+
+        now[0] = T0 + timedelta(minutes=5)
+        skipped = poll(config, store, http, clock=lambda: now[0])
+        assert "circuit breaker open" in (skipped.sources[0].error or "")
+        assert len(loopback.requests) == sent  # nothing sent while open
+
+        loopback.routes["/feed.xml"] = Reply(200, feed)
+        now[0] = T0 + timedelta(minutes=11)
+        recovered = poll(config, store, http, clock=lambda: now[0])
+        assert recovered.sources[0].ok
+    state = store.get_state("blog")
+    assert state is not None and state.breaker == "closed" and state.consecutive_failures == 0
+    assert "breaker_retry_at" not in state.extra
