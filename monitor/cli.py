@@ -384,6 +384,26 @@ def status(config_path: str | None, db_path: str | None, fmt: str) -> None:
         )
         if src["last_error"]:
             click.echo(f"    last error   {src['last_error_at']}: {src['last_error']}")
+    outbox = report.get("outbox") or {}
+    if outbox:
+        click.echo(
+            f"outbox: {', '.join(f'{k} {v}' for k, v in outbox.items() if not isinstance(v, list | dict))}"
+        )
+    queues = report.get("queues") or {}
+    if queues:
+        click.echo(f"queues: {', '.join(f'{k} {v}' for k, v in queues.items())}")
+    for stage in report.get("stages") or []:
+        state = "ok" if stage["last_error"] is None else f"FAILED: {stage['last_error']}"
+        click.echo(
+            f"stage {stage['stage']:<30} last run {stage['last_run_at']}  runs {stage['runs']}, "
+            f"failures {stage['failures']}  {state}"
+        )
+    last = report.get("last_alert")
+    if last:
+        click.echo(
+            f"last alert: #{last['id']} {last['severity']} {last['kind']} {last['brand']} "
+            f"at {last['created_at']} ({last['status']})"
+        )
 
 
 @cli.command()

@@ -57,7 +57,55 @@ def collect_status(config: Config, store: Store) -> dict[str, Any]:
         },
         "sources": sources,
         "outbox": _outbox(store),
+        "queues": _queues(store),
+        "stages": _stages(store),
+        "last_alert": _last_alert(store),
     }
+
+
+def _exists(store: Store, table: str) -> bool:
+    return bool(store.db[table].exists())
+
+
+def _queues(store: Store) -> dict[str, int]:
+    """Work waiting for the next ``process`` run."""
+    queues: dict[str, int] = {}
+    if _exists(store, "assessments"):
+        queues["unclassified"] = int(
+            store.conn.execute(
+                "SELECT count(*) FROM posts p WHERE NOT EXISTS (SELECT 1 FROM assessments a WHERE a.post_id = p.id)"
+            ).fetchone()[0]
+        )
+    if _exists(store, "risk_scores"):
+        queues["unscored"] = int(
+            store.conn.execute(
+                "SELECT count(*) FROM posts p WHERE NOT EXISTS (SELECT 1 FROM risk_scores r WHERE r.post_id = p.id)"
+            ).fetchone()[0]
+        )
+    return queues
+
+
+def _stages(store: Store) -> list[dict[str, Any]]:
+    """Each scheduled job's last run (written by the service), including model load failures."""
+    if not _exists(store, "stage_runs"):
+        return []
+    cursor = store.conn.execute(
+        "SELECT stage, last_run_at, last_ok_at, last_error, last_count, last_seconds, runs, failures "
+        "FROM stage_runs ORDER BY stage"
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def _last_alert(store: Store) -> dict[str, Any] | None:
+    if not _exists(store, "alerts"):
+        return None
+    row = store.conn.execute(
+        "SELECT id, brand, kind, severity, status, created_at FROM alerts ORDER BY created_at DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return dict(zip(("id", "brand", "kind", "severity", "status", "created_at"), row, strict=True))
 
 
 def _outbox(store: Store) -> dict[str, Any]:

@@ -88,6 +88,12 @@ def test_service_collects_records_and_stops(tmp_path: Path, loopback: LoopbackSe
             "SELECT stage, runs, failures, last_count FROM stage_runs"
         ).fetchall()
     assert runs == [("collect:news", 1, 0, 2)]
+    from monitor.status import collect_status
+
+    with Store.open(db) as store:
+        report = collect_status(config, store)
+    assert [s["stage"] for s in report["stages"]] == ["collect:news"]
+    assert report["stages"][0]["last_error"] is None
 
 
 def test_reload_keeps_old_config_when_new_is_invalid(
