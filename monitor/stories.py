@@ -208,11 +208,23 @@ class StoryReport:
 
 
 SAMPLES_PER_STORY = 4  # signatures a candidate story is verified against
+# Headlines alone also link posts (a news-search item carries only the headline, the publisher's
+# own feed the headline and the article): long headlines, near-identical.
+TITLE_MIN_CHARS = 30
+TITLE_MIN_WORDS = 4
+TITLE_THRESHOLD = 0.7
+_BAND_OFFSET = {"text": 0, "title": BANDS}  # title bands live beside the text bands
 CANDIDATES_PER_POST = 5  # stories sharing the most LSH bands with a post
 
 
 def _existing_matches(
-    store: Store, sigs: np.ndarray, keys: np.ndarray, rows: np.ndarray, since: str
+    store: Store,
+    sigs: np.ndarray,
+    keys: np.ndarray,
+    rows: np.ndarray,
+    since: str,
+    kind: str = "text",
+    threshold: float = THRESHOLD,
 ) -> dict[int, tuple[str, float]]:
     """Best existing story for each of ``rows`` (indexes into ``sigs``), verified on signatures.
 
@@ -229,7 +241,11 @@ def _existing_matches(
         conn.execute("DELETE FROM story_probe")
         conn.executemany(
             "INSERT INTO story_probe (band, key, idx) VALUES (?, ?, ?)",
-            [(band, key, int(i)) for i in rows for band, key in enumerate(keys[i].tolist())],
+            [
+                (band + _BAND_OFFSET[kind], key, int(i))
+                for i in rows
+                for band, key in enumerate(keys[i].tolist())
+            ],
         )
         # Only the few stories sharing the most bands with a post are worth verifying.
         pairs = conn.execute(
@@ -251,8 +267,8 @@ def _existing_matches(
         for story, blob in store.conn.execute(
             f"SELECT story_id, signature FROM (SELECT story_id, signature, ROW_NUMBER() OVER "
             f"(PARTITION BY story_id ORDER BY at, post_id) AS n FROM story_signatures "
-            f"WHERE story_id IN ({marks})) WHERE n <= {SAMPLES_PER_STORY}",
-            chunk,
+            f"WHERE kind = ? AND story_id IN ({marks})) WHERE n <= {SAMPLES_PER_STORY}",
+            [kind, *chunk],
         ):
             if len(blob) == NUM_PERM * 4:
                 sample_sigs.append(blob)
@@ -272,7 +288,7 @@ def _existing_matches(
     scores = similarity(sigs[np.array(left)], matrix[np.array(right)])
     best: dict[int, tuple[str, float]] = {}
     for idx, row, score in zip(left, right, scores.tolist(), strict=True):
-        if score >= THRESHOLD and (idx not in best or score > best[idx][1]):
+        if score >= threshold and (idx not in best or score > best[idx][1]):
             best[idx] = (sample_story[row], score)
     return best
 
@@ -304,8 +320,21 @@ def assign_stories(
     rows.sort(key=lambda r: (r[5], r[0]))  # first seen first: it names the story
     ids = [r[0] for r in rows]
     sigs, usable = signatures([normalize(r[2], r[3]) for r in rows])
-    labels = cluster_signatures(sigs, usable)
-    keys = band_keys(sigs) if len(sigs) else np.zeros((0, BANDS), dtype=np.int64)
+    keys = band_keys(sigs)
+    titles = [normalize(r[2]) for r in rows]
+    title_sigs, title_usable = signatures(titles)
+    title_usable &= np.fromiter(
+        (len(t) >= TITLE_MIN_CHARS and t.count(" ") + 1 >= TITLE_MIN_WORDS for t in titles),
+        dtype=bool,
+        count=len(titles),
+    )
+    title_keys = band_keys(title_sigs)
+    by_text = cluster_signatures(sigs, usable)
+    by_title = cluster_signatures(title_sigs, title_usable, TITLE_THRESHOLD)
+    everyone = np.arange(len(rows), dtype=np.int64)
+    labels = _components(
+        len(rows), np.concatenate([everyone, everyone]), np.concatenate([by_text, by_title])
+    )
     # Same canonical URL inside the batch: same story.
     by_url: dict[str, int] = {}
     for index, row in enumerate(rows):
@@ -332,13 +361,22 @@ def assign_stories(
         ):
             known_urls.setdefault(url, story)
     by_content = _existing_matches(store, sigs, keys, np.flatnonzero(usable), since)
+    by_headline = _existing_matches(
+        store,
+        title_sigs,
+        title_keys,
+        np.flatnonzero(title_usable),
+        since,
+        kind="title",
+        threshold=TITLE_THRESHOLD,
+    )
     for index, row in enumerate(rows):
         label = int(labels[index])
         found: tuple[str, float] | None = None
         if row[4] and row[4] in known_urls:
             found = (known_urls[row[4]], 2.0)
         if found is None:
-            found = by_content.get(index)
+            found = by_content.get(index) or by_headline.get(index)
         if found and (label not in cluster_story or found[1] > cluster_story[label][1]):
             cluster_story[label] = found
     new_stories = joined = 0
@@ -368,7 +406,9 @@ def assign_stories(
         spread[0] += 1
         if first_seen < spread[1]:
             spread[1], spread[2] = first_seen, post_id
-    usable_rows = [i for i in range(len(ids)) if usable[i]]
+    indexed = [("text", i, sigs[i], keys[i]) for i in range(len(ids)) if usable[i]] + [
+        ("title", i, title_sigs[i], title_keys[i]) for i in range(len(ids)) if title_usable[i]
+    ]
     with store.transaction() as conn:
         conn.executemany(
             "INSERT OR IGNORE INTO stories (id, first_post_id, title, first_seen_at, "
@@ -400,14 +440,14 @@ def assign_stories(
             [(story,) for story in per_story],
         )
         conn.executemany(
-            "INSERT OR REPLACE INTO story_signatures (post_id, story_id, at, signature) "
-            "VALUES (?, ?, ?, ?)",
-            [(ids[i], assigned[i], rows[i][5], sigs[i].tobytes()) for i in usable_rows],
+            "INSERT OR REPLACE INTO story_signatures (post_id, kind, story_id, at, signature) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(ids[i], kind, assigned[i], rows[i][5], sig.tobytes()) for kind, i, sig, _ in indexed],
         )
         bands: dict[tuple[int, int, str], str] = {}
-        for i in usable_rows:
-            for band, key in enumerate(keys[i].tolist()):
-                slot = (band, key, assigned[i])
+        for kind, i, _, row_keys in indexed:
+            for band, key in enumerate(row_keys.tolist()):
+                slot = (band + _BAND_OFFSET[kind], key, assigned[i])
                 bands[slot] = max(bands.get(slot, ""), rows[i][5])
         conn.executemany(
             "INSERT INTO story_bands (band, key, story_id, at) VALUES (?, ?, ?, ?) "

@@ -61,7 +61,8 @@ BLOG = b"""<?xml version="1.0" encoding="UTF-8"?>
 <item><title>Aurora Air strands 300 passengers after IT outage</title>
 <link>https://www.desk.example/2026/11/aurora-outage/amp?utm_source=rss</link>
 <guid>https://desk.example/2026/11/aurora-outage</guid>
-<pubDate>Mon, 02 Nov 2026 09:40:00 GMT</pubDate><description></description></item>
+<pubDate>Mon, 02 Nov 2026 09:40:00 GMT</pubDate><description>Hundreds of travellers spent the
+night at the airport after a check-in failure; the airline promised vouchers.</description></item>
 <item><title>Nimbus Airlines adds routes</title><link>https://desk.example/nimbus</link>
 <pubDate>Mon, 02 Nov 2026 08:00:00 GMT</pubDate><description>Not about the brand.</description></item>
 </channel></rss>
@@ -323,7 +324,7 @@ def test_poll_collects_every_source_type(
             "SELECT count(*) FROM posts WHERE story_id IS NULL"
         ).fetchone() == (0,)
         assert store.count("stories") >= 1
-        # The blog copy of the outage headline joins the Google News story.
+        # The blog's full article joins the Google News item that carries only its headline.
         gn_story, blog_story = (
             store.conn.execute(
                 "SELECT story_id FROM posts WHERE title = ? AND source = ?",

@@ -164,7 +164,8 @@ def test_old_signatures_leave_the_window(store: Store) -> None:
     store.upsert_posts([(_post("rss", "new", *ES_COPY), ["L"])], seen_at=much_later)
     report = assign_stories(store, ["rss:new"], much_later)
     assert report.new_stories == 1
-    assert store.count("story_signatures") == 1
+    remaining = store.conn.execute("SELECT DISTINCT post_id FROM story_signatures").fetchall()
+    assert remaining == [("rss:new",)]
 
 
 @pytest.mark.parametrize("size", [0, 1])
@@ -172,3 +173,32 @@ def test_tiny_batches(store: Store, size: int) -> None:
     posts = [_post("rss", f"p{i}", *OTHER) for i in range(size)]
     store.upsert_posts([(p, ["B"]) for p in posts], seen_at=T0)
     assert assign_stories(store, [p.id for p in posts], T0).posts == size
+
+
+def test_headline_only_item_joins_the_full_article(store: Store) -> None:
+    article = _post(
+        "rss",
+        "desk-1",
+        "Aurora Air strands 300 passengers after IT outage",
+        "Hundreds of travellers spent the night at the airport after a check-in system failure. "
+        "The airline said flights would resume in the morning and promised vouchers.",
+    )
+    store.upsert_posts([(article, ["Aurora Air"])], seen_at=T0)
+    assign_stories(store, [article.id], T0)
+    later = T0 + timedelta(minutes=30)
+    headline = _post("google_news", "g-7", "Aurora Air strands 300 passengers after IT outage", "")
+    generic = _post("google_news", "g-8", "Aurora Air news", "")
+    store.upsert_posts([(headline, ["Aurora Air"]), (generic, ["Aurora Air"])], seen_at=later)
+    report = assign_stories(store, [headline.id, generic.id], later)
+    assert report.joined == 1
+    assert store.post("google_news:g-7")["story_id"] == story_id_for("rss:desk-1")  # type: ignore[index]
+    assert store.post("google_news:g-8")["story_id"] == story_id_for("google_news:g-8")  # type: ignore[index]
+
+
+def test_similar_but_different_headlines_stay_apart(store: Store) -> None:
+    posts = [
+        _post("google_news", "a", "Aurora Air flight from Berlin delayed by five hours", ""),
+        _post("google_news", "b", "Aurora Air flight from Munich delayed by nine hours", ""),
+    ]
+    store.upsert_posts([(p, ["Aurora Air"]) for p in posts], seen_at=T0)
+    assert assign_stories(store, [p.id for p in posts], T0).new_stories == 2

@@ -36,16 +36,18 @@ def upgrade(db: sqlite_utils.Database) -> None:
     db.execute(
         """
         CREATE TABLE story_signatures (
-            post_id TEXT PRIMARY KEY REFERENCES posts(id) ON DELETE CASCADE,
+            post_id TEXT NOT NULL REFERENCES posts(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,               -- "text" (title + opening) or "title" (headline)
             story_id TEXT NOT NULL,
             at TEXT NOT NULL,
-            signature BLOB NOT NULL
+            signature BLOB NOT NULL,
+            PRIMARY KEY (post_id, kind)
         )
         """
     )
     db.execute("CREATE INDEX idx_story_signatures_at ON story_signatures(at)")
-    db.execute("CREATE INDEX idx_story_signatures_story ON story_signatures(story_id, at)")
-    # One row per band, key and story (not per post): a story copied a thousand times is still
+    db.execute("CREATE INDEX idx_story_signatures_story ON story_signatures(story_id, kind, at)")
+    # One row per band, key and story (not per post; bands 0-31 text, 32-63 headline): a story copied a thousand times is still
     # one candidate. ``at`` is the newest first-seen time that touched the row.
     db.execute(
         """
