@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from monitor.cli_common import (
     db_path_for,
     load_config_or_exit,
     open_store,
+    parse_when,
 )
 
 __all__ = [
@@ -59,18 +60,6 @@ def actor_option(func: Any) -> Any:
         envvar="GROUNDSWELL_ACTOR",
         help="Who is acting, for the audit log (default: cli:<login name>).",
     )(func)
-
-
-def _when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # -- audit ------------------------------------------------------------------------------------
@@ -243,8 +232,8 @@ def audit_log(
         rows = list(
             entries(
                 store,
-                since=_when(since),
-                until=_when(until),
+                since=parse_when(since),
+                until=parse_when(until),
                 actor=actor,
                 action=action,
                 subject=subject,
@@ -343,8 +332,8 @@ def export(
         brand,
         source,
         lang,
-        _when(since),
-        _when(until),
+        parse_when(since),
+        parse_when(until),
         sentiment=sentiment,
         risk_min=risk_min,
         alert_status=alert_status,

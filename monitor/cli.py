@@ -7,7 +7,6 @@ import importlib
 import json
 import logging
 import sys
-from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from monitor.cli_common import (
     db_option,
     load_config_or_exit,
     open_store,
+    parse_when,
 )
 from monitor.config import ConfigError, load_config
 
@@ -147,18 +147,6 @@ def poll(
         raise SystemExit(EXIT_ALL_FAILED)
 
 
-def _parse_when(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @cli.command()
 @click.argument("query", required=False)
 @config_option
@@ -236,8 +224,8 @@ def search(
         brand,
         source,
         lang,
-        _parse_when(since),
-        _parse_when(until),
+        parse_when(since),
+        parse_when(until),
         sentiment=sentiment,
         risk_min=risk_min,
         risk_max=risk_max,
@@ -434,10 +422,10 @@ def demo(no_serve: bool, db_path: str, fast: bool) -> None:
 
         groundswell demo --no-serve && groundswell search "cello NEAR/5 refund*"
     """
-    from monitor.demo import run_demo
+    from monitor.demo import play
 
     serve = not no_serve and sys.stdin.isatty()
-    raise SystemExit(run_demo(Path(db_path), serve=serve, fast=fast, echo=click.echo))
+    raise SystemExit(play(Path(db_path), serve=serve, fast=fast, echo=click.echo).exit_code)
 
 
 def _register_features() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ __all__ = [
     "db_option",
     "load_config_or_exit",
     "open_store",
+    "parse_when",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +65,19 @@ def load_config_or_exit(config_path: str | None, required: bool = True) -> Confi
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def parse_when(value: str | None) -> datetime | None:
+    """A ``--since``/``--until`` option: a date or an ISO timestamp (UTC when no zone is given)."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def db_path_for(config: Config, db_path: str | None) -> str:

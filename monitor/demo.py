@@ -28,7 +28,7 @@ from monitor.mailbox import LocalMailbox, WebhookLog, free_port
 from monitor.stages import StageResult, run_stage
 from monitor.store import Store
 
-__all__ = ["DEMO_ENV", "DemoOutcome", "demo_config", "run_demo"]
+__all__ = ["DEMO_ENV", "DemoOutcome", "demo_config", "play"]
 
 Echo = Callable[[str], None]
 
@@ -231,19 +231,6 @@ def _timeline(store: Store, scenario: Scenario, echo: Echo) -> None:
         echo(f"  {at[11:16]}  {text}")
 
 
-def run_demo(
-    db_path: Path,
-    *,
-    serve: bool = False,
-    fast: bool = False,
-    echo: Echo = print,
-    speed: float | None = None,
-    model: str | None = None,
-) -> int:
-    """Play the scripted day through the real service; returns the exit code."""
-    return play(db_path, serve=serve, fast=fast, echo=echo, speed=speed, model=model).exit_code
-
-
 def play(
     db_path: Path,
     *,
@@ -253,6 +240,7 @@ def play(
     speed: float | None = None,
     model: str | None = None,
 ) -> DemoOutcome:
+    """Play the scripted day through the real service, print a timeline, optionally serve the UI."""
     from monitor.service import Service
 
     os.environ.update({k: v for k, v in DEMO_ENV.items() if k not in os.environ})

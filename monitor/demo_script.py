@@ -248,6 +248,25 @@ def build_scenario(seed: int = 23, start: datetime = DAY_START, hours: float = 2
         )
     )
 
+    # An English complaint that stays small: "refund NEAR/5 never" finds it.
+    posts.append(
+        ScriptedPost(
+            "refund-never",
+            "hackernews",
+            at(7.0),
+            "jpk",
+            f"Asked {BRAND} for a refund twice after the strike, never heard back. Third email today.",
+            title=f"{BRAND} refund: never heard back",
+            followers=90,
+            final_likes=4,
+            final_shares=0,
+            final_comments=2,
+            midpoint_hours=1.0,
+            spread_hours=0.5,
+            role="complaint",
+        )
+    )
+
     # The United-Breaks-Guitars-like story: small at first, then spreading, then the news.
     # Cross-posts copy the original (as people do), and the news quotes it: one story.
     ubg_title = f"{BRAND} smashed my cello and refused a refund, so I wrote a song"
