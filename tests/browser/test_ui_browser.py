@@ -1,12 +1,14 @@
 """The review UI in real headless Chromium: sign in, filter, open a story, read the chart,
 correct a label, resolve an alert; then check the archive and the audit log changed.
 
-Screenshots of each page (desktop 1280 px and phone width) go to test-artifacts/ and docs/img/.
+Screenshots of each page (desktop 1280 px and phone width) go to test-artifacts/ (and docs/img/ with
+GROUNDSWELL_DOCS_IMG=1).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import socket
 import threading
@@ -98,15 +100,16 @@ def browser(tmp_path: Path) -> Iterator[object]:
 
 
 def _shot(driver: object, name: str) -> None:
-    """Save a full-page screenshot to test-artifacts/ and docs/img/."""
+    """Save a full-page screenshot to test-artifacts/ (and to docs/img/ with GROUNDSWELL_DOCS_IMG=1,
+    to refresh the screenshots docs/ui.md shows)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
     width = driver.execute_script("return window.innerWidth")  # type: ignore[attr-defined]
     height = driver.execute_script("return document.documentElement.scrollHeight")  # type: ignore[attr-defined]
     driver.set_window_size(max(width, 360), min(max(height, 600), 4000))  # type: ignore[attr-defined]
     target = ARTIFACTS / f"ui-{name}.png"
     driver.save_screenshot(str(target))  # type: ignore[attr-defined]
-    shutil.copy(target, DOCS_IMG / target.name)
+    if os.environ.get("GROUNDSWELL_DOCS_IMG") == "1":
+        shutil.copy(target, DOCS_IMG / target.name)
 
 
 def _wait_url(driver: object, fragment: str) -> None:
