@@ -22,16 +22,11 @@ COMPLAINT_PR_AUC = 0.80
 
 
 @pytest.fixture(scope="session")
-def model_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Data dir holding the built default model, reused across runs when possible."""
+def model_root() -> Path:
+    """Data dir holding the built default model: the user's data dir, which the demo and the
+    service use too, so one build serves the whole test run (GROUNDSWELL_TEST_MODEL_DIR overrides)."""
     explicit = os.environ.get("GROUNDSWELL_TEST_MODEL_DIR")
-    cache = getattr(request.config, "cache", None)
-    if explicit:
-        root = Path(explicit)
-    elif cache is not None:
-        root = Path(cache.mkdir("groundswell-default-model"))
-    else:
-        root = tmp_path_factory.mktemp("default-model")
+    root = Path(explicit) if explicit else build.data_dir()
     build.ensure_default_model(root)
     return root
 
