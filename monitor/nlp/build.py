@@ -166,6 +166,24 @@ def build_default_model(
     target = default_model_dir(root)
     target.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # progress is reported through ``progress`` instead
+    try:
+        return _build(target, settings, extra_examples, say, started)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _build(
+    target: Path,
+    settings: TrainSettings,
+    extra_examples: list[Example] | None,
+    say: Callable[[str], None],
+    started: float,
+) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp:
         work = Path(tmp)
         weights, tokenizer = find_packaged_assets()
