@@ -29,6 +29,7 @@ POSITIVE = [
     ("es", "refund_refused", "Se niegan a darme el reembolso del billete.", None),
     ("es", "going_public", "Lo voy a contar en la prensa.", "prensa"),
     ("pl", "rude_staff", "Kasjerka była bardzo niegrzeczna.", "niegrzeczna"),
+    ("pl", "refund_refused", "Minął miesiąc i nadal brak zwrotu pieniędzy.", "brak zwrotu"),
     ("pl", "outage_duration", "Od wtorku nie ma prądu w całym bloku.", None),
     ("ru", "legal_threat", "Подаю в суд на компанию.", "суд"),
     ("ru", "damaged_property", "Курьер разбил мне телевизор.", "разбил"),

@@ -469,7 +469,7 @@ _LANGS: dict[str, _Lang] = {
             r"chargeback",
             r"kroki prawne",
         ),
-        refuse=(r"odmaw\w*", r"odmówi\w*", r"nie chcą", r"nie"),
+        refuse=(r"odmaw\w*", r"odmówi\w*", r"nie chcą", r"nie", r"brak\w*"),
         refund=(r"zwrot\w*", r"odszkodowan\w*", r"oddać", r"oddadzą", r"pieniędzy", r"zaliczki"),
         refund_fixed=(r"bezzwrotn\w*", r"tylko voucher"),
         numbers=(
@@ -567,7 +567,7 @@ _LANGS: dict[str, _Lang] = {
             r"омбудсмен\w*",
             r"исковое",
         ),
-        refuse=(r"отказ\w*", r"не возвраща\w*", r"не"),
+        refuse=(r"отказ\w*", r"не возвраща\w*", r"не", r"нет"),
         refund=(r"возврат\w*", r"вернуть", r"компенсаци\w*", r"деньги", r"предоплату"),
         refund_fixed=(r"не возвращается", r"только ваучер"),
         numbers=(
