@@ -147,3 +147,79 @@ def test_kill_9_and_restart_loses_and_duplicates_nothing(tmp_path: Path) -> None
     keys = Counter(p["idempotency_key"] for p in webhook.payloads)
     assert [k for k, n in keys.items() if n > 1] == [], "a webhook delivery was sent twice"
     assert sum(keys.values()) == outbox.get("sent", 0)
+
+
+def big_feed(items: int) -> bytes:
+    body = "".join(
+        f"<item><title>Aurora Air item {n}</title><guid>g-{n}</guid><link>https://n.example/{n}</link>"
+        f"<description>Aurora Air lost bag number {n}, refund refused, third call today.</description></item>"
+        for n in range(items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>{body}</channel></rss>'.encode()
+
+
+def _wait_for_rows(db: Path, table: str, timeout: float = 120.0) -> None:
+    """Until the stage has committed some rows (so the kill lands part-way through it)."""
+    pause = threading.Event()
+    deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+    while datetime.now(UTC) < deadline:
+        if db.exists():
+            with Store.open(db, readonly=True) as store:
+                if store.db[table].exists() and store.count(table) > 0:
+                    return
+        pause.wait(0.02)
+
+
+@pytest.mark.parametrize(
+    ("stage", "items"), [("collect", 3000), ("classify", 1500), ("score", 600)]
+)
+def test_kill_9_inside_one_stage_then_rerun(tmp_path: Path, stage: str, items: int) -> None:
+    """Each stage run alone, killed part-way, then run again to the end: every item exactly once."""
+    from monitor.loopback import LoopbackServer, Reply
+
+    model = make_tiny_model(tmp_path / "tiny", ("negative", "neutral", "positive", "complaint"))
+    with LoopbackServer({"/feed": Reply(200, big_feed(items), etag=False)}) as server:
+        (tmp_path / "groundswell.toml").write_text(
+            f'[[brands]]\nname = "Aurora Air"\n[[sources]]\nname = "news"\ntype = "rss"\n'
+            f'params = {{ url = "{server.url("/feed")}" }}\n[model]\nname = "{model}"\nquantize = "none"\n',
+            encoding="utf-8",
+        )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+        def stage_run(name: str) -> subprocess.Popen[str]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "monitor.cli", "stage", name],
+                cwd=tmp_path,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+
+        for before in ("collect", "classify")[: ("collect", "classify", "score").index(stage)]:
+            assert stage_run(before).wait(timeout=240) == 0
+        victim = stage_run(stage)
+        if stage == "collect":
+            threading.Event().wait(1.5)  # one transaction: kill it while the feed is being stored
+        else:
+            _wait_for_rows(
+                tmp_path / "groundswell.db", "assessments" if stage == "classify" else "risk_scores"
+            )
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+        assert stage_run(stage).wait(timeout=240) == 0
+    with Store.open(tmp_path / "groundswell.db") as store:
+        assert store.count("posts") == items
+        if stage == "collect":
+            state = store.get_state("news")
+            assert state is not None and state.items_total == items
+        if stage in ("classify", "score"):
+            per_post = store.conn.execute(
+                "SELECT count(*), count(DISTINCT post_id) FROM assessments"
+            ).fetchone()
+            assert per_post == (items, items)
+        if stage == "score":
+            unscored = store.conn.execute(
+                "SELECT count(*) FROM posts WHERE id NOT IN (SELECT post_id FROM risk_scores)"
+            ).fetchone()[0]
+            assert unscored == 0
