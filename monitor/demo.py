@@ -229,6 +229,14 @@ def _timeline(store: Store, scenario: Scenario, echo: Echo) -> None:
             rows.append((minute, f"delivered {kind} to {receiver} ({via})"))
     for at, text in sorted(rows):
         echo(f"  {at[11:16]}  {text}")
+    if store.db["risk_scores"].exists():
+        echo("")
+        echo("Highest risk in the archive")
+        for risk, source, lang, title in store.conn.execute(
+            "SELECT max(r.risk), p.source, p.lang, coalesce(nullif(p.title, ''), p.text) FROM risk_scores r "
+            "JOIN posts p ON p.id = r.post_id GROUP BY r.post_id ORDER BY 1 DESC LIMIT 5"
+        ):
+            echo(f"  {risk:.2f}  {source:<10} {lang or '--':<3} {title[:80]}")
 
 
 def play(
