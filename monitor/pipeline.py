@@ -150,10 +150,18 @@ def poll(
         for (spec, target, state, _), started, future in futures:
             reports.append(_finish(config, store, spec, target, state, future, started, clock))
     report = PollReport(tuple(reports))
-    if report.new_ids:
+    # Posts a crash left without a story (stored, then killed before clustering) join this round.
+    orphans = [
+        row[0]
+        for row in store.conn.execute(
+            "SELECT id FROM posts WHERE story_id IS NULL ORDER BY first_seen_at DESC LIMIT 5000"
+        )
+    ]
+    pending = list(dict.fromkeys([*report.new_ids, *orphans]))
+    if pending:
         from monitor.stories import assign_stories
 
-        assign_stories(store, report.new_ids, clock())
+        assign_stories(store, pending, clock())
     return report
 
 

@@ -80,3 +80,18 @@ def test_all_failed(store: Store, loopback: LoopbackServer) -> None:
         report = poll(config, store, http, clock=lambda: NOW)
     assert report.all_failed
     assert "HTTP 404" in (report.sources[0].error or "")
+
+
+def test_posts_left_without_a_story_are_clustered_next_round(
+    store: Store, loopback: LoopbackServer
+) -> None:
+    loopback.routes["/good"] = Reply(200, (FIX / "rss20_en.xml").read_bytes(), etag=False)
+    config = parse_config(config_for(loopback, "/good"))
+    with client() as http:
+        poll(config, store, http, clock=lambda: NOW)
+        with store.transaction() as conn:  # as if the process died between storing and clustering
+            conn.execute("UPDATE posts SET story_id = NULL")
+        poll(config, store, http, clock=lambda: NOW)
+    assert (
+        store.conn.execute("SELECT count(*) FROM posts WHERE story_id IS NULL").fetchone()[0] == 0
+    )
