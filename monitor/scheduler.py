@@ -9,6 +9,8 @@ posts; maintenance (retention, digests, audit anchors, optimize/backup).
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -120,6 +122,10 @@ class Timetable:
         self.scheduler.add_listener(self._on_event, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
         self._start_paused = start_paused
         self._params: dict[str, tuple[Any, ...]] = {}
+        self._kicks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._kicker = threading.Thread(
+            target=self._kick_loop, name="timetable-kicker", daemon=True
+        )
 
     def _on_event(self, event: JobExecutionEvent) -> None:
         if event.code == EVENT_JOB_MISSED:
@@ -214,14 +220,25 @@ class Timetable:
         return added, removed
 
     def run_soon(self, job_id: str) -> None:
-        job = self.scheduler.get_job(job_id)
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        """Ask for ``job_id`` to run now. Never blocks: jobs call this, and APScheduler's
+        ``shutdown(wait=True)`` holds its job-store lock while it waits for running jobs, so a
+        job touching the scheduler directly could deadlock a graceful stop."""
+        self._kicks.put(job_id)
+
+    def _kick_loop(self) -> None:
+        while (job_id := self._kicks.get()) is not None:
+            job = self.scheduler.get_job(job_id)
+            if job is not None:
+                job.modify(next_run_time=datetime.now(UTC))
 
     def start(self) -> None:
         self.scheduler.start(paused=self._start_paused)
+        self._kicker.start()
 
     def shutdown(self, wait: bool = True) -> None:
+        if self._kicker.is_alive():
+            self._kicks.put(None)
+            self._kicker.join(timeout=10)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=wait)
 

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,26 @@ def test_sigterm_stops_gracefully(tmp_path: Path, loopback: LoopbackServer) -> N
         rest = proc.stderr.read()
         assert proc.wait(timeout=30) == 0
     assert "stopping" in rest
+
+
+def test_graceful_stop_while_a_job_asks_for_another_run_does_not_deadlock() -> None:
+    """APScheduler's shutdown(wait=True) holds its job-store lock while waiting for running jobs;
+    a job that asks for another run at that moment must not block on that lock."""
+    entered, release = threading.Event(), threading.Event()
+
+    def job(job_id: str, *args: object) -> None:
+        entered.set()
+        release.wait(5)
+        table.run_soon("process")
+
+    table = Timetable(job)
+    table.scheduler.add_job(job, args=("slow",), id="slow", next_run_time=None)
+    table.start()
+    table.scheduler.get_job("slow").modify(next_run_time=datetime.now(UTC))
+    assert entered.wait(5)
+    stopper = threading.Thread(target=table.shutdown)
+    stopper.start()
+    threading.Event().wait(0.2)  # let shutdown take the scheduler's locks first
+    release.set()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive(), "shutdown deadlocked"
