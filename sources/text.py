@@ -33,6 +33,7 @@ _BLOCK_TAGS = frozenset(
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n\s*\n+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")  # control characters other than \t and \n
 
 
 class _TextExtractor(HTMLParser):
@@ -60,7 +61,7 @@ class _TextExtractor(HTMLParser):
 
 def clean_text(text: str) -> str:
     """Collapse runs of spaces, keep paragraph breaks, drop control characters."""
-    text = "".join(ch for ch in text if ch in "\n\t" or ch >= " ")
+    text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 
