@@ -49,6 +49,7 @@ class StageContext:
     clock: Callable[[], datetime] = utcnow
     model: str | None = None
     busy_timeout: float = 10.0  # seconds a stage waits for a locked archive before failing
+    max_items: int = 2000  # posts one classify run takes on; the next run continues
     on_open: Callable[[Store], None] | None = None  # e.g. limits for fault tests
     _classifier: Any = field(default=None, repr=False)
     _engine: Any = field(default=None, repr=False)
@@ -113,7 +114,8 @@ def _classify(ctx: StageContext) -> StageResult:
     stage = _feature("monitor.nlp.stage")
     classifier = ctx.classifier()
     with ctx.open_store() as store:
-        count = stage.classify_pending(store, classifier)
+        # Bounded per run: the next run takes the rest, so a backlog never holds up a graceful stop.
+        count = stage.classify_pending(store, classifier, limit=ctx.max_items)
     return StageResult("classify", True, int(count))
 
 
