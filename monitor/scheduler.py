@@ -25,7 +25,7 @@ from apscheduler.util import undefined
 from monitor.config import Config, Problems, parse_interval
 from sources.registry import collector_class
 
-__all__ = ["SchedulerSettings", "Timetable", "parse_section"]
+__all__ = ["SchedulerSettings", "Timetable", "parse_section", "settings_of"]
 
 log = logging.getLogger("groundswell.scheduler")
 
@@ -111,11 +111,13 @@ JobFunc = Callable[..., Any]
 class Timetable:
     """Builds and updates APScheduler jobs from a config. ``speed`` > 1 compresses time (demo)."""
 
-    def __init__(self, run_job: JobFunc, *, speed: float = 1.0, start_paused: bool = False):
+    def __init__(
+        self, run_job: JobFunc, *, speed: float = 1.0, start_paused: bool = False, workers: int = 8
+    ):
         self._run_job = run_job
         self.speed = speed
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            executors={"default": ThreadPoolExecutor(max_workers=workers)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 from monitor.config import Config, ConfigError, load_config
 from monitor.records import isoformat, utcnow
-from monitor.scheduler import Timetable
+from monitor.scheduler import Timetable, settings_of
 from monitor.stages import StageContext, StageResult, collect_stage, run_stage
 from monitor.store import Store
 from sources.http import HttpClient
@@ -81,7 +81,7 @@ class Service:
         self._own_client = client is None
         self.client = client or HttpClient()
         self.ctx = StageContext(config, db_path, self.client, clock, model)
-        self.timetable = Timetable(self.run_job, speed=speed)
+        self.timetable = Timetable(self.run_job, speed=speed, workers=settings_of(config).workers)
         self.on_result = on_result
         self._stop = threading.Event()
         self._reload = threading.Event()
