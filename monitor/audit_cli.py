@@ -26,6 +26,7 @@ from monitor.cli_common import (
     db_path_for,
     load_config_or_exit,
     open_store,
+    parse_query_or_exit,
     parse_when,
 )
 
@@ -318,16 +319,11 @@ def export(
     """
     from monitor.audit import record
     from monitor.export import ExportError, export_posts
-    from monitor.query import QuerySyntaxError, parse
     from monitor.search import SearchError, SearchFilters
     from monitor.store import ReadOnlyError, Store
 
     config = load_config_or_exit(config_path, required=False)
-    try:
-        parsed = parse(query) if query else None
-    except QuerySyntaxError as exc:
-        click.echo(f"query error: {exc}", err=True)
-        raise SystemExit(EXIT_CONFIG) from None
+    parsed = parse_query_or_exit(query)
     filters = SearchFilters(
         brand,
         source,

@@ -21,6 +21,7 @@ from monitor.cli_common import (
     db_option,
     load_config_or_exit,
     open_store,
+    parse_query_or_exit,
     parse_when,
 )
 from monitor.config import ConfigError, load_config
@@ -210,16 +211,11 @@ def search(
         groundswell search "zwrot* OR возврат*" --sentiment negative --risk-min 0.6 --sort risk
         groundswell search "" --alert-status open --assignee maria
     """
-    from monitor.query import QuerySyntaxError, parse
     from monitor.search import SearchError, SearchFilters, tune_for_search
     from monitor.search import search as run_search
 
     loaded = load_config_or_exit(config_path, required=False)
-    try:
-        parsed = parse(query) if query and query.strip() else None
-    except QuerySyntaxError as exc:
-        click.echo(f"query error: {exc}", err=True)
-        raise SystemExit(EXIT_CONFIG) from None
+    parsed = parse_query_or_exit(query)
     filters = SearchFilters(
         brand,
         source,

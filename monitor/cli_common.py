@@ -21,6 +21,7 @@ __all__ = [
     "db_option",
     "load_config_or_exit",
     "open_store",
+    "parse_query_or_exit",
     "parse_when",
 ]
 
@@ -78,6 +79,19 @@ def parse_when(value: str | None) -> datetime | None:
             f"{value!r} is not a date; use YYYY-MM-DD or an ISO timestamp"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def parse_query_or_exit(query: str | None) -> Any:
+    """A QUERY argument as a parsed brand query (None when empty); exit 2 with the column on errors."""
+    from monitor.query import QuerySyntaxError, parse
+
+    if not query or not query.strip():
+        return None
+    try:
+        return parse(query)
+    except QuerySyntaxError as exc:
+        click.echo(f"query error: {exc}", err=True)
+        raise SystemExit(EXIT_CONFIG) from None
 
 
 def db_path_for(config: Config, db_path: str | None) -> str:
