@@ -15,6 +15,7 @@ if [ "$want_test" = 1 ]; then
     need=()
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
     if [ ${#need[@]} -gt 0 ]; then
         if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); elif command -v sudo >/dev/null; then apt_get=(sudo apt-get); else apt_get=(); fi
         if [ ${#apt_get[@]} -gt 0 ]; then
@@ -22,7 +23,7 @@ if [ "$want_test" = 1 ]; then
             "${apt_get[@]}" update -qq
             DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
         else
-            echo "setup: cannot install ${need[*]} (not root, no sudo); browser tests will be skipped" >&2
+            echo "setup: cannot install ${need[*]} (not root, no sudo); browser and PostgreSQL tests will be skipped" >&2
         fi
     fi
 fi

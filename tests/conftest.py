@@ -10,6 +10,7 @@ import pytest
 
 from monitor.loopback import LoopbackServer, Reply
 from monitor.store import Store
+from tests.pg_support import pg_db, pg_dsn  # noqa: F401 - PostgreSQL fixtures, registered by import
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_PAYLOADS = Path(
