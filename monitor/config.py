@@ -46,6 +46,7 @@ SECTION_PARSERS: Mapping[str, str] = MappingProxyType(
         "retention": "monitor.retention:parse_section",
         "scheduler": "monitor.scheduler:parse_section",
         "collect": "sources.settings:parse_section",
+        "queue": "monitor.workers.settings:parse_section",
     }
 )
 
@@ -406,6 +407,8 @@ def _validate_source(kind: str, path: str, params: Mapping[str, Any], problems: 
 
 
 def _parse_section(name: str, raw: Any, problems: Problems) -> Any:
+    if name == "queue" and isinstance(raw, str):
+        raw = {"url": raw}  # queue = "postgresql://..." is short for [queue] url = "..."
     if not isinstance(raw, dict):
         problems.add(name, "expected a table")
         return MappingProxyType({})
