@@ -37,6 +37,7 @@ FEATURE_COMMANDS = (
     "monitor.audit_cli",
     "monitor.service_cli",
     "sources.cli",
+    "monitor.worker_cli",
 )
 
 
