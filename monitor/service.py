@@ -73,8 +73,10 @@ class Service:
         client: HttpClient | None = None,
         model: str | None = None,
         on_result: ResultHook | None = None,
+        enqueuer: Any = None,
     ):
         self.config = config
+        self.enqueuer = enqueuer  # monitor.workers.runner.Enqueuer: jobs go to the queue
         self.config_path = config_path
         self.db_path = db_path
         self.clock = clock
@@ -92,6 +94,11 @@ class Service:
     # -- jobs ----------------------------------------------------------------------------
 
     def run_job(self, job_id: str, *args: Any) -> StageResult:
+        if self.enqueuer is not None:  # a worker runs the job and records its outcome
+            result: StageResult = self.enqueuer.dispatch(job_id, *args)
+            if self.on_result is not None:
+                self.on_result(job_id, result)
+            return result
         if job_id.startswith("collect:"):
             source, brand = args
             result = run_stage(self.ctx, "collect", lambda ctx: collect_stage(ctx, [source], brand))
@@ -145,7 +152,9 @@ class Service:
     def stop(self, flush: bool = True) -> None:
         """Let running jobs finish, then flush the outbox once."""
         self.timetable.shutdown(wait=True)
-        if flush:
+        if self.enqueuer is not None:
+            self.enqueuer.close()  # the workers flush the outbox
+        elif flush:
             result = run_stage(self.ctx, "deliver")
             if result.ok:
                 log.info("outbox flushed: %d delivered", result.count)

@@ -26,7 +26,20 @@ __all__ = ["COMMANDS"]
 @click.option(
     "--model", default=None, help="Sentiment model: 'default', a local folder or a hub id."
 )
-def run(config_path: str | None, db_path: str | None, once: bool, model: str | None) -> None:
+@click.option(
+    "--queue/--no-queue",
+    "use_queue",
+    default=None,
+    help="Enqueue the jobs for `groundswell worker` instead of running them "
+    "(default: when the config has a queue).",
+)
+def run(
+    config_path: str | None,
+    db_path: str | None,
+    once: bool,
+    model: str | None,
+    use_queue: bool | None,
+) -> None:
     """Run the monitor: scheduled collection, classification, scoring, alerts and delivery.
 
     Stops gracefully on SIGTERM/SIGINT (running batches finish, the outbox is flushed);
@@ -36,13 +49,21 @@ def run(config_path: str | None, db_path: str | None, once: bool, model: str | N
 
         groundswell run --config groundswell.toml
         groundswell run --once        # one full round, for cron
+        groundswell run --queue       # scheduler only: workers run the jobs
     """
     from monitor.service import Service
     from monitor.stages import collect_stage, run_stage
 
     config = load_config_or_exit(config_path)
     path = db_path_for(config, db_path)
-    service = Service(config, path, config_path=config_path or "groundswell.toml", model=model)
+    enqueuer = None
+    if not once and (use_queue or (use_queue is None and "queue" in config.sections)):
+        from monitor.worker_cli import open_enqueuer_or_exit
+
+        enqueuer = open_enqueuer_or_exit(config)
+    service = Service(
+        config, path, config_path=config_path or "groundswell.toml", model=model, enqueuer=enqueuer
+    )
     if once:
         results = [
             run_stage(service.ctx, "collect", lambda ctx: collect_stage(ctx)),

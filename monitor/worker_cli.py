@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from monitor.cli_common import (
@@ -12,8 +14,9 @@ from monitor.cli_common import (
     db_path_for,
     load_config_or_exit,
 )
+from monitor.config import Config
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "open_enqueuer_or_exit"]
 
 QUEUE_NAMES = ("collect", "process", "deliver", "maintenance")
 
@@ -95,6 +98,24 @@ def worker(
     )
     runs = run_worker(config, db_path_for(config, db_path), options)
     click.echo(f"worker stopped after {runs} stage run(s)")
+
+
+def open_enqueuer_or_exit(config: Config) -> Any:
+    """The scheduler's connection to the queue (``groundswell run --queue``); exits on errors."""
+    from monitor.workers.runner import Enqueuer, QueueNotConfigured, settings_or_raise
+
+    try:
+        dsn = settings_or_raise(config).dsn()
+    except QueueNotConfigured as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(EXIT_CONFIG) from None
+    import psycopg
+
+    try:
+        return Enqueuer(dsn).open()
+    except psycopg.Error as exc:
+        click.echo(f"error: cannot reach the queue database: {exc}", err=True)
+        raise SystemExit(EXIT_FAILURE) from None
 
 
 COMMANDS = [worker]
