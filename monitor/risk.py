@@ -14,26 +14,37 @@ person can read, with the numbers: ``complaint (0.93, de)``, ``legal threat``, `
 
 The stage :func:`score_pending` rescoring posts whose snapshots, assessment or story changed, and
 judging the brand-level bursts of the hours that ended, lives here too; its scores are stored in
-``risk_scores`` (one row per change), its bursts in ``bursts``.
+``risk_scores`` (one row per change), its bursts in ``bursts``. It is incremental: a bounded
+batch per run, the forecast calibration stored in ``risk_calibration`` and re-learned only when
+its cutoff moves on, and hourly mention counts kept in ``burst_hours``, so a run costs what
+changed since the last one, not what the archive holds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
 from monitor.bursts import Burst, BurstMonitor, floor_hour
 from monitor.events import EventKind, RiskEvent, Severity, severity_rank
-from monitor.forecast import Calibration, Forecast, describe, forecast, learn_calibration
+from monitor.forecast import (
+    Calibration,
+    Forecast,
+    SourceCalibration,
+    describe,
+    forecast,
+    learn_calibration,
+)
 from monitor.harm import CUE_LABELS, HarmEstimate, LexiconHarm, combine_harm
 from monitor.records import Snapshot, isoformat, parse_iso
-from monitor.risk_settings import RiskSettings, risk_settings
+from monitor.risk_settings import ForecastSettings, RiskSettings, risk_settings
 from monitor.spread import Mention, Spread, spread_of
 
 __all__ = [
@@ -41,11 +52,13 @@ __all__ = [
     "RiskScore",
     "burst_event",
     "burst_reasons",
+    "calibration_cutoff",
     "combine",
     "render_reasons",
     "score_pending",
     "score_post",
     "severity_of",
+    "stored_calibration",
     "to_event",
 ]
 
@@ -271,6 +284,9 @@ def burst_event(burst: Burst, post_id: str, at: datetime, settings: RiskSettings
 
 # -- the stage ------------------------------------------------------------------------------------
 
+_CALIBRATION_NAME = "forecast"
+_CHUNK = 500  # ids per IN (...) lookup
+
 
 def _table_exists(store: Any, name: str) -> bool:
     row = store.conn.execute(
@@ -279,80 +295,208 @@ def _table_exists(store: Any, name: str) -> bool:
     return row is not None
 
 
-def _calibration(store: Any, settings: RiskSettings, now: datetime) -> Calibration:
-    fs = settings.forecast
-    cutoff = isoformat(now - timedelta(seconds=fs.horizon / 2))
+def calibration_cutoff(now: datetime, settings: ForecastSettings) -> datetime:
+    """Posts published up to this moment teach the calibration used at ``now``.
+
+    Half a horizon back, floored to a multiple of ``calibration_refresh`` (counted from the
+    Unix epoch), so consecutive runs share one cutoff and the stored calibration is reused
+    until the cutoff moves on.
+    """
+    raw = now - timedelta(seconds=settings.horizon / 2)
+    step = settings.calibration_refresh
+    if step <= 0:
+        return raw
+    return datetime.fromtimestamp(math.floor(raw.timestamp() / step) * step, UTC)
+
+
+def _fingerprint(settings: ForecastSettings) -> str:
+    return hashlib.sha256(repr(settings).encode()).hexdigest()[:20]
+
+
+def _dump_calibration(calibration: Calibration) -> str:
+    return json.dumps(
+        {
+            source: {
+                "ratios": list(c.ratios),
+                "ordinary": c.ordinary,
+                "viral": c.viral,
+                "posts": c.posts,
+            }
+            for source, c in sorted(calibration.sources.items())
+        },
+        sort_keys=True,
+    )
+
+
+def _load_calibration(text: str) -> Calibration | None:
+    try:
+        raw = json.loads(text)
+        learned = {
+            str(source): SourceCalibration(
+                tuple(None if r is None else float(r) for r in item["ratios"]),
+                None if item["ordinary"] is None else float(item["ordinary"]),
+                None if item["viral"] is None else float(item["viral"]),
+                int(item["posts"]),
+            )
+            for source, item in raw.items()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return Calibration(MappingProxyType(learned))
+
+
+def _learn_calibration(store: Any, fs: ForecastSettings, cutoff: str) -> tuple[Calibration, int]:
     rows = store.conn.execute(
         "SELECT id, source, published_at FROM posts WHERE published_at IS NOT NULL "
-        "AND published_at <= ? ORDER BY published_at DESC LIMIT ?",
+        "AND published_at <= ? ORDER BY published_at DESC, id DESC LIMIT ?",
         (cutoff, fs.calibration_sample),
     ).fetchall()
     if len(rows) < fs.calibration_min_posts:
-        return Calibration()
-    by_post: dict[str, list[Snapshot]] = defaultdict(list)
-    ids = [row[0] for row in rows]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for post_id, at, likes, shares, comments, views in store.conn.execute(
-            f"SELECT post_id, at, likes, shares, comments, views FROM snapshots "
-            f"WHERE post_id IN ({marks})",
-            chunk,
-        ):
-            by_post[post_id].append(Snapshot(parse_iso(at), likes, shares, comments, views))
+        return Calibration(), len(rows)
+    by_post = _snapshots_of(store, [row[0] for row in rows])
     histories = (
-        (source, parse_iso(published), by_post.get(post_id, []))
+        (source, parse_iso(published), by_post[post_id])
         for post_id, source, published in rows
         if by_post.get(post_id)
     )
-    return learn_calibration(histories, fs)
+    return learn_calibration(histories, fs), len(rows)
 
 
-def _assessment(store: Any, post_id: str) -> tuple[float, float, list[str], str | None] | None:
+def stored_calibration(store: Any, settings: RiskSettings, now: datetime) -> Calibration:
+    """The forecast calibration for ``now``: the stored one while its cutoff and settings still
+    apply, else learned again from the archive (up to ``calibration_sample`` finished posts)
+    and stored.
+
+    The result depends only on the archive and the cutoff, never on when the service started:
+    a restarted service reuses the stored row, and a replay of the same calls learns the same.
+    """
+    fs = settings.forecast
+    cutoff = isoformat(calibration_cutoff(now, fs))
+    fingerprint = _fingerprint(fs)
     row = store.conn.execute(
-        "SELECT complaint, p_negative, cues, lang FROM assessments WHERE post_id = ? "
-        "ORDER BY assessed_at DESC LIMIT 1",
-        (post_id,),
+        "SELECT settings, cutoff, data FROM risk_calibration WHERE name = ?", (_CALIBRATION_NAME,)
     ).fetchone()
-    if row is None:
-        return None
-    complaint, negative, cues_json, lang = row
-    try:
-        raw = json.loads(cues_json) if cues_json else []
-    except ValueError:
-        raw = []
-    cues = [c if isinstance(c, str) else str(c.get("name", "")) for c in raw if c]
-    return float(complaint or 0.0), float(negative or 0.0), [c for c in cues if c], lang
+    if row is not None and row[0] == fingerprint and row[1] == cutoff:
+        cached = _load_calibration(row[2])
+        if cached is not None:
+            return cached
+    calibration, posts = _learn_calibration(store, fs, cutoff)
+    with store.transaction() as conn:
+        conn.execute(
+            "INSERT OR REPLACE INTO risk_calibration (name, settings, cutoff, learned_at, posts, "
+            "data) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                _CALIBRATION_NAME,
+                fingerprint,
+                cutoff,
+                isoformat(now),
+                posts,
+                _dump_calibration(calibration),
+            ),
+        )
+    return calibration
 
 
-def _story_mentions(store: Any, story_id: str | None, post_row: Mapping[str, Any]) -> list[Mention]:
-    def mention(row: Mapping[str, Any]) -> Mention:
-        return Mention(row["source"], row["lang"], row["site"], parse_iso(row["first_seen_at"]))
-
-    if not story_id:
-        return [mention(post_row)]
-    cursor = store.conn.execute(
-        "SELECT source, lang, site, first_seen_at FROM posts WHERE story_id = ?", (story_id,)
-    )
-    names = [d[0] for d in cursor.description]
-    found = [mention(dict(zip(names, row, strict=True))) for row in cursor]
-    return found or [mention(post_row)]
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
 
 
-def score_pending(store: Any, config: Any, now: datetime) -> list[RiskEvent]:
-    """Score every brand mention whose snapshots, assessment or story changed since its last score.
+def _snapshots_of(store: Any, post_ids: Sequence[str]) -> dict[str, list[Snapshot]]:
+    """Snapshots per post, in time order, for many posts at once."""
+    by_post: dict[str, list[Snapshot]] = defaultdict(list)
+    for chunk in _chunks(post_ids):
+        marks = ",".join("?" * len(chunk))
+        for post_id, at, likes, shares, comments, views in store.conn.execute(
+            f"SELECT post_id, at, likes, shares, comments, views FROM snapshots "
+            f"WHERE post_id IN ({marks}) ORDER BY post_id, at",
+            list(chunk),
+        ):
+            by_post[post_id].append(Snapshot(parse_iso(at), likes, shares, comments, views))
+    return by_post
+
+
+def _assessments_of(
+    store: Any, post_ids: Sequence[str]
+) -> dict[str, tuple[float, float, list[str], str | None]]:
+    """The latest assessment per post (complaint, negative, cue names, lang)."""
+    found: dict[str, tuple[float, float, list[str], str | None]] = {}
+    for chunk in _chunks(post_ids):
+        marks = ",".join("?" * len(chunk))
+        rows = store.conn.execute(
+            f"SELECT post_id, complaint, p_negative, cues, lang FROM assessments "
+            f"WHERE post_id IN ({marks}) "
+            f"ORDER BY post_id, assessed_at, model_id, model_version",
+            list(chunk),
+        )
+        for post_id, complaint, negative, cues_json, lang in rows:
+            try:
+                raw = json.loads(cues_json) if cues_json else []
+            except ValueError:
+                raw = []
+            cues = [c if isinstance(c, str) else str(c.get("name", "")) for c in raw if c]
+            # Rows come oldest first: the last one per post wins.
+            found[post_id] = (
+                float(complaint or 0.0),
+                float(negative or 0.0),
+                [c for c in cues if c],
+                lang,
+            )
+    return found
+
+
+def _story_mentions_of(store: Any, story_ids: Sequence[str]) -> dict[str, list[Mention]]:
+    """Every post of these stories as a Mention, per story."""
+    found: dict[str, list[Mention]] = defaultdict(list)
+    for chunk in _chunks(story_ids):
+        marks = ",".join("?" * len(chunk))
+        for story_id, source, lang, site, seen in store.conn.execute(
+            f"SELECT story_id, source, lang, site, first_seen_at FROM posts "
+            f"WHERE story_id IN ({marks}) ORDER BY story_id, id",
+            list(chunk),
+        ):
+            found[story_id].append(Mention(source, lang, site, parse_iso(seen)))
+    return found
+
+
+_PENDING = """
+    SELECT pb.post_id, pb.brand, last.at, last.risk, last.severity,
+           p.source, p.published_at, p.author_followers, p.lang, p.story_id, p.title, p.text,
+           p.site, p.first_seen_at
+    FROM post_brands pb JOIN posts p ON p.id = pb.post_id
+    LEFT JOIN risk_scores last ON last.post_id = pb.post_id AND last.brand = pb.brand
+         AND last.at = (SELECT max(x.at) FROM risk_scores x
+                        WHERE x.post_id = pb.post_id AND x.brand = pb.brand)
+    WHERE coalesce(p.published_at, p.first_seen_at) >= ?
+      AND (last.at IS NULL
+           OR EXISTS (SELECT 1 FROM snapshots s WHERE s.post_id = pb.post_id AND s.at > last.at)
+           OR (p.story_id IS NOT NULL AND EXISTS (
+               SELECT 1 FROM posts o WHERE o.story_id = p.story_id AND o.first_seen_at > last.at))
+           {assessed})
+    ORDER BY last.at IS NOT NULL, last.at, pb.post_id, pb.brand
+    {limit}
+"""
+
+
+def score_pending(
+    store: Any, config: Any, now: datetime, *, limit: int | None = None
+) -> list[RiskEvent]:
+    """Score brand mentions whose snapshots, assessment or story changed since their last score.
 
     Every rescoring is stored in ``risk_scores`` (the score history: one row per new snapshot,
     assessment or story mention); an event is returned when risk moved by at least
-    ``rescore_min_change`` or the severity changed. Hours that ended since the last run are
-    judged for brand-level bursts (stored in ``bursts``). Returns the RiskEvents at or above
-    ``event_min_severity``, bursts included, for the alert engine.
+    ``rescore_min_change`` or the severity changed. One run takes on at most ``limit`` (default
+    ``[risk] score_batch``) mentions: never-scored ones first, then those scored longest ago;
+    the next run continues. Hours that ended since the last run are judged for brand-level
+    bursts (stored in ``bursts``). Returns the RiskEvents at or above ``event_min_severity``,
+    bursts included, for the alert engine.
 
     Harm comes from the model's stored assessment when there is one, else from the lexicon.
+    The forecast calibration is the stored one while its cutoff holds (:func:`stored_calibration`).
     """
     settings = risk_settings(config)
     competitors = {b.name: b.is_competitor for b in getattr(config, "brands", ())}
-    calibration = _calibration(store, settings, now)
+    calibration = stored_calibration(store, settings, now)
     lexicon = LexiconHarm(settings.harm)
     has_assessments = _table_exists(store, "assessments")
     horizon = isoformat(now - timedelta(seconds=settings.forecast.horizon))
@@ -363,62 +507,53 @@ def score_pending(store: Any, config: Any, now: datetime) -> list[RiskEvent]:
         if has_assessments
         else ""
     )
+    batch = settings.score_batch if limit is None else limit
     pending = store.conn.execute(
-        f"""
-        SELECT pb.post_id, pb.brand, last.at, last.risk, last.severity
-        FROM post_brands pb JOIN posts p ON p.id = pb.post_id
-        LEFT JOIN (
-            SELECT r.post_id, r.brand, r.at, r.risk, r.severity FROM risk_scores r
-            WHERE r.at = (SELECT max(at) FROM risk_scores x
-                          WHERE x.post_id = r.post_id AND x.brand = r.brand)
-        ) last ON last.post_id = pb.post_id AND last.brand = pb.brand
-        WHERE coalesce(p.published_at, p.first_seen_at) >= ?
-          AND (last.at IS NULL
-               OR EXISTS (SELECT 1 FROM snapshots s WHERE s.post_id = pb.post_id AND s.at > last.at)
-               OR (p.story_id IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM posts o WHERE o.story_id = p.story_id AND o.first_seen_at > last.at))
-               {assessed})
-        ORDER BY pb.post_id, pb.brand
-        """,
+        _PENDING.format(assessed=assessed, limit=f"LIMIT {int(batch)}" if batch > 0 else ""),
         (horizon,),
     ).fetchall()
+    post_ids = sorted({row[0] for row in pending})
+    snapshots = _snapshots_of(store, post_ids)
+    assessments = _assessments_of(store, post_ids) if has_assessments else {}
+    stories = _story_mentions_of(store, sorted({row[9] for row in pending if row[9]}))
     events: list[RiskEvent] = []
     minimum = severity_rank(settings.event_min_severity)
     rows_out: list[tuple[Any, ...]] = []
-    for post_id, brand, last_at, last_risk, last_severity in pending:
-        post = store.post(post_id)
-        if post is None:
-            continue
-        published = parse_iso(post["published_at"]) if post["published_at"] else None
+    for row in pending:
+        (post_id, brand, last_at, last_risk, last_severity, source, published_text) = row[:7]
+        followers, lang, story_id, title, text, site, first_seen = row[7:]
+        published = parse_iso(published_text) if published_text else None
         facts = PostFacts(
             post_id,
             brand,
-            post["source"],
+            source,
             published,
-            post["author_followers"],
-            post["lang"],
-            post["story_id"],
+            followers,
+            lang,
+            story_id,
             competitors.get(brand, False),
         )
-        found = _assessment(store, post_id) if has_assessments else None
-        text = " ".join(filter(None, [post["title"], post["text"]]))
+        found = assessments.get(post_id)
         if found is not None:
-            complaint, negative, cues, lang = found
+            complaint, negative, cues, assessed_lang = found
             harm = combine_harm(
                 complaint,
                 negative,
                 cues,
                 settings.harm,
-                lang=lang or post["lang"],
+                lang=assessed_lang or lang,
                 method="assessment",
             )
         else:
-            harm = lexicon.assess([text], [post["lang"]])[0]
-        spread = spread_of(_story_mentions(store, post["story_id"], post), settings.spread)
+            harm = lexicon.assess([" ".join(filter(None, [title, text]))], [lang])[0]
+        mentions = stories.get(story_id) if story_id else None
+        if not mentions:
+            mentions = [Mention(source, lang, site, parse_iso(first_seen))]
+        spread = spread_of(mentions, settings.spread)
         score = score_post(
             facts,
             harm,
-            store.snapshots(post_id),
+            snapshots.get(post_id, []),
             spread,
             settings,
             calibration=calibration,
@@ -456,53 +591,115 @@ def score_pending(store: Any, config: Any, now: datetime) -> list[RiskEvent]:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows_out,
             )
-    events.extend(_store_bursts(store, config, settings, competitors, now))
+    events.extend(_store_bursts(store, settings, competitors, now))
     return events
+
+
+def _hour_counts(
+    store: Any, since: datetime, until: datetime, threshold: float
+) -> dict[str, dict[datetime, tuple[int, int]]]:
+    """Per brand and hour of first sight in [since, until): (mentions, negative mentions).
+
+    A mention is negative when the highest harm any of its scores had reaches ``threshold``;
+    a mention not scored yet counts as not negative.
+    """
+    counts: dict[str, dict[datetime, list[int]]] = defaultdict(dict)
+    rows = store.conn.execute(
+        """
+        SELECT pb.brand, p.first_seen_at,
+               coalesce((SELECT max(r.harm) FROM risk_scores r
+                         WHERE r.post_id = pb.post_id AND r.brand = pb.brand), 0)
+        FROM posts p CROSS JOIN post_brands pb ON pb.post_id = p.id
+        WHERE p.first_seen_at >= ? AND p.first_seen_at < ?
+        """,
+        (isoformat(since), isoformat(until)),
+    )
+    hours: dict[str, datetime] = {}
+    for brand, seen, harm in rows:
+        key = seen[:13]  # stored as isoformat(): the hour is the first 13 characters
+        hour = hours.get(key)
+        if hour is None:
+            hour = hours[key] = floor_hour(parse_iso(seen))
+        slot = counts[brand].setdefault(hour, [0, 0])
+        slot[0] += 1
+        slot[1] += int(float(harm) >= threshold)
+    return {
+        brand: {hour: (c[0], c[1]) for hour, c in by_hour.items()}
+        for brand, by_hour in counts.items()
+    }
 
 
 def _store_bursts(
     store: Any,
-    config: Any,
     settings: RiskSettings,
     competitors: Mapping[str, bool],
     now: datetime,
 ) -> list[RiskEvent]:
-    """Judge the hours that ended since the last run, per brand, against the archive's history."""
+    """Judge the hours that ended since the last run, per brand, against the brand's history.
+
+    Hourly counts of judged hours are kept in ``burst_hours``, so judging a new hour reads only
+    that hour's posts plus at most ``history_weeks`` of hourly counts; a brand's counts are
+    rebuilt from the posts once (first run, or an archive from before ``burst_hours``). A judged
+    hour's counts are final: a mention that turns negative later does not change them.
+    """
     b = settings.bursts
     end = floor_hour(now)
     start = end - timedelta(hours=b.history_weeks * 168)
+    state = {
+        brand: (parse_iso(until), bool(counted))
+        for brand, until, counted in store.conn.execute(
+            "SELECT brand, evaluated_until, counted FROM burst_state"
+        )
+    }
+    if (
+        state
+        and all(name in state for name in competitors)
+        and all(until >= end for until, _ in state.values())
+    ):
+        return []  # every known brand is judged up to this hour: nothing to read
     brands = sorted(
         {row[0] for row in store.conn.execute("SELECT DISTINCT brand FROM post_brands")}
-        | {name for name in competitors}
+        | set(competitors)
+    )
+    due = [name for name in brands if name not in state or state[name][0] < end]
+    if not due:
+        return []
+
+    def since_of(name: str) -> datetime:
+        until, counted = state.get(name, (None, False))
+        return max(until, start) if counted and until is not None else start
+
+    fresh_counts = _hour_counts(
+        store, min(since_of(name) for name in due), end, b.negative_threshold
     )
     events: list[RiskEvent] = []
-    for brand in brands:
-        row = store.conn.execute(
-            "SELECT evaluated_until FROM burst_state WHERE brand = ?", (brand,)
-        ).fetchone()
-        evaluated = parse_iso(row[0]) if row else None
-        if evaluated is not None and evaluated >= end:
-            continue
-        counts = store.conn.execute(
-            """
-            SELECT p.first_seen_at, coalesce(h.harm, 0) FROM post_brands pb
-            JOIN posts p ON p.id = pb.post_id
-            LEFT JOIN (SELECT post_id, brand, max(harm) harm FROM risk_scores GROUP BY post_id, brand) h
-                   ON h.post_id = pb.post_id AND h.brand = pb.brand
-            WHERE pb.brand = ? AND p.first_seen_at >= ? AND p.first_seen_at < ?
-            """,
-            (brand, isoformat(start), isoformat(end)),
-        ).fetchall()
-        if not counts:
-            continue
-        monitor = BurstMonitor(b, {brand: competitors.get(brand, False)})
-        for seen, harm in sorted(counts):
-            monitor.add(brand, parse_iso(seen), float(harm) >= b.negative_threshold)
-        judged = monitor.advance(end)
-        fresh = [x for x in judged if evaluated is None or x.hour >= evaluated]
-        # On the very first run only the last finished hour may alert; older hours are history.
-        if evaluated is None:
-            fresh = [x for x in fresh if x.hour >= end - timedelta(hours=1)]
+    for brand in due:
+        evaluated, counted = state.get(brand, (None, False))
+        since = since_of(brand)
+        new = {h: c for h, c in fresh_counts.get(brand, {}).items() if h >= since}
+        history: dict[datetime, tuple[int, int]] = {}
+        if counted and since > start:
+            history = {
+                parse_iso(hour): (total, negative)
+                for hour, total, negative in store.conn.execute(
+                    "SELECT hour, total, negative FROM burst_hours "
+                    "WHERE brand = ? AND hour >= ? AND hour < ?",
+                    (brand, isoformat(start), isoformat(since)),
+                )
+            }
+        counts = {**history, **new}
+        fresh: list[Burst] = []
+        if counts:
+            monitor = BurstMonitor(b, {brand: competitors.get(brand, False)})
+            monitor.feed_history(
+                [(brand, "all", hour, total) for hour, (total, _) in sorted(counts.items())]
+                + [(brand, "negative", hour, neg) for hour, (_, neg) in sorted(counts.items())]
+            )
+            judged = monitor.advance(end)
+            fresh = [x for x in judged if evaluated is None or x.hour >= evaluated]
+            # On the very first run only the last finished hour may alert; older hours are history.
+            if evaluated is None:
+                fresh = [x for x in fresh if x.hour >= end - timedelta(hours=1)]
         with store.transaction() as conn:
             for burst in fresh:
                 post_id = _representative(store, burst)
@@ -526,8 +723,17 @@ def _store_bursts(
                 )
                 if post_id is not None:
                     events.append(burst_event(burst, post_id, now, settings))
+            conn.executemany(
+                "INSERT OR REPLACE INTO burst_hours (brand, hour, total, negative) "
+                "VALUES (?, ?, ?, ?)",
+                [(brand, isoformat(h), c[0], c[1]) for h, c in sorted(new.items())],
+            )
             conn.execute(
-                "INSERT OR REPLACE INTO burst_state (brand, evaluated_until) VALUES (?, ?)",
+                "DELETE FROM burst_hours WHERE brand = ? AND hour < ?", (brand, isoformat(start))
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO burst_state (brand, evaluated_until, counted) "
+                "VALUES (?, ?, 1)",
                 (brand, isoformat(end)),
             )
     return events
@@ -537,11 +743,15 @@ def _representative(store: Any, burst: Burst) -> str | None:
     hour = burst.hour
     row = store.conn.execute(
         """
-        SELECT pb.post_id FROM post_brands pb JOIN posts p ON p.id = pb.post_id
-        LEFT JOIN (SELECT post_id, max(harm) harm, max(forecast) fc FROM risk_scores GROUP BY post_id) h
-               ON h.post_id = pb.post_id
-        WHERE pb.brand = ? AND p.first_seen_at >= ? AND p.first_seen_at < ?
-        ORDER BY coalesce(h.harm, 0) DESC, coalesce(h.fc, 0) DESC, pb.post_id LIMIT 1
+        SELECT pb.post_id FROM posts p CROSS JOIN post_brands pb
+               ON pb.post_id = p.id AND pb.brand = ?
+        WHERE p.first_seen_at >= ? AND p.first_seen_at < ?
+        ORDER BY coalesce((SELECT max(r.harm) FROM risk_scores r WHERE r.post_id = pb.post_id), 0)
+                 DESC,
+                 coalesce((SELECT max(r.forecast) FROM risk_scores r
+                           WHERE r.post_id = pb.post_id), 0) DESC,
+                 pb.post_id
+        LIMIT 1
         """,
         (burst.brand, isoformat(hour), isoformat(hour + timedelta(hours=1))),
     ).fetchone()

@@ -118,6 +118,10 @@ class ForecastSettings:
     calibration_min_posts: int = 30  # per source before the archive's numbers are used
     calibration_prior_posts: float = 20.0  # pseudo-posts of the prior in the shrinkage
     calibration_sample: int = 20000  # most recent finished posts read per calibration
+    calibration_refresh: float = field(
+        default=3600.0,
+        metadata=_duration("the stored calibration is re-learned when its cutoff moves this far"),
+    )
     ordinary_quantile: float = 0.5
     viral_quantile: float = 0.995
     forecast_cap: float = 1e9  # no forecast exceeds this many units
@@ -235,6 +239,7 @@ class RiskSettings:
     rescore_min_change: float = (
         0.02  # a rescored post is a new event only when risk moved this much
     )
+    score_batch: int = 5000  # post×brand pairs one score run takes on (0: all); the next continues
     replay_tick: float = field(
         default=60.0, metadata=_duration("how often replay lets the alert engine's timers run")
     )
