@@ -10,7 +10,13 @@ import pytest
 
 from monitor.loopback import LoopbackServer, Reply
 from monitor.store import Store
-from tests.pg_support import pg_db, pg_dsn  # noqa: F401 - PostgreSQL fixtures, registered by import
+from tests.pg_support import (  # noqa: F401 - PostgreSQL fixtures, registered by import
+    pg_archive,
+    pg_db,
+    pg_dsn,
+    pg_store,
+    pg_template,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SHARED_PAYLOADS = Path(

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -34,8 +35,11 @@ __all__ = [
     "drop_database",
     "find_pg_bin",
     "fresh_database",
+    "pg_archive",
     "pg_db",
     "pg_dsn",
+    "pg_store",
+    "pg_template",
     "start_server",
     "temporary_database",
 ]
@@ -214,7 +218,7 @@ def _admin_execute(dsn: str, sql: str) -> None:
     except ImportError:
         pytest.skip("psycopg is not installed: pip install 'groundswell[postgres]'")
     with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def fresh_database(dsn: str, template: str = "template1", prefix: str = "gs_test") -> str:
@@ -263,3 +267,36 @@ def pg_db(pg_dsn: str) -> Iterator[str]:
     """DSN of a fresh, empty database (from template1) for one test, dropped afterwards."""
     with temporary_database(pg_dsn) as db_dsn:
         yield db_dsn
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_dsn: str) -> Iterator[str]:
+    """Name of a database migrated once per session, to copy with ``fresh_database``."""
+    pytest.importorskip(
+        "sqlglot", reason="sqlglot is not installed: pip install 'groundswell[postgres]'"
+    )
+    from monitor.pg.store import PgStore
+
+    db_dsn = fresh_database(pg_dsn, prefix="gs_template")
+    name = urlsplit(db_dsn).path.lstrip("/")
+    PgStore.open(db_dsn).close()
+    try:
+        yield name
+    finally:
+        drop_database(pg_dsn, name)
+
+
+@pytest.fixture
+def pg_archive(pg_dsn: str, pg_template: str) -> Iterator[str]:
+    """URL of a fresh, migrated PostgreSQL archive for one test."""
+    with temporary_database(pg_dsn, template=pg_template) as db_dsn:
+        yield db_dsn
+
+
+@pytest.fixture
+def pg_store(pg_archive: str) -> Iterator[Any]:
+    """A :class:`monitor.pg.store.PgStore` on a fresh, migrated database."""
+    from monitor.pg.store import PgStore
+
+    with PgStore.open(pg_archive) as store:
+        yield store

@@ -1,0 +1,156 @@
+"""The PostgreSQL archive: same schema and store behaviour as SQLite, on a real local server."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip(
+    "psycopg", reason="psycopg is not installed: pip install 'groundswell[postgres]'"
+)
+pytest.importorskip(
+    "sqlglot", reason="sqlglot is not installed: pip install 'groundswell[postgres]'"
+)
+
+from monitor.pg.store import PgStore
+from monitor.pg.translate import HIDDEN_COLUMNS
+from monitor.records import Post, Snapshot
+from monitor.store import ReadOnlyError, SourceState, Store
+
+T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def _post(native_id: str, text: str = "Still no refund", **kw: Any) -> Post:
+    return Post(source="rss", native_id=native_id, title="Refund", text=text, **kw)
+
+
+def _columns_sqlite(store: Store) -> dict[str, list[str]]:
+    tables = [
+        r[0]
+        for r in store.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'posts_fts%' "
+            "AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    return {t: [r[1] for r in store.conn.execute(f"PRAGMA table_info([{t}])")] for t in tables}
+
+
+def test_schema_matches_the_sqlite_migrations(pg_store: PgStore, tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a.db") as lite:
+        expected = _columns_sqlite(lite)
+        assert pg_store.schema_version() == lite.schema_version()
+    found: dict[str, list[str]] = {}
+    for table, column in pg_store.conn.raw.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name IN "
+        "(SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' "
+        "AND table_schema = current_schema()) ORDER BY table_name, ordinal_position"
+    ):
+        if column not in HIDDEN_COLUMNS:
+            found.setdefault(table, []).append(column)
+    assert found == expected
+    assert pg_store.migrate() == []
+
+
+def test_upsert_snapshots_and_state_behave_like_sqlite(pg_store: PgStore, tmp_path: Path) -> None:
+    with Store.open(tmp_path / "b.db") as lite:
+        for store in (lite, pg_store):
+            first = store.upsert_posts(
+                [
+                    (_post("1", engagement=Snapshot(T0, likes=1)), ["Skyline"]),
+                    (_post("2"), ["Skyline", "Acme"]),
+                    (_post("1", engagement=Snapshot(T0, likes=1)), ["Acme"]),
+                ],
+                seen_at=T0,
+            )
+            assert (first.new, first.updated, first.snapshots) == (2, 0, 1)
+            again = store.upsert_posts(
+                [(_post("1", text="edited", engagement=Snapshot(T0, likes=5)), ["Skyline"])],
+                seen_at=T0 + timedelta(hours=1),
+            )
+            assert (again.new, again.updated, again.snapshots, again.new_ids) == (0, 1, 1, ())
+            assert store.add_snapshot("rss:2", Snapshot(T0, likes=3)) is True
+            assert (
+                store.add_snapshot("rss:2", Snapshot(T0 + timedelta(minutes=5), likes=3)) is False
+            )
+            store.save_state(SourceState(key="feed", source="feed", type="rss", extra={"a": 1}))
+            store.save_state(SourceState(key="feed", source="feed", type="rss", cursor="c2"))
+        assert pg_store.post("rss:1") == lite.post("rss:1")
+        assert pg_store.snapshots("rss:1") == lite.snapshots("rss:1")
+        assert pg_store.states() == lite.states()
+        for table in ("posts", "post_brands", "snapshots", "source_state"):
+            assert pg_store.count(table) == lite.count(table)
+    (edited,) = pg_store.conn.execute(
+        "SELECT count(*) FROM posts_fts WHERE posts_fts MATCH ?", ['{title text} : "edited"']
+    ).fetchone()
+    assert edited == 1
+
+
+def test_transactions_nest_roll_back_and_map_errors(pg_store: PgStore) -> None:
+    conn = pg_store.conn
+    with pytest.raises(RuntimeError), pg_store.transaction():
+        conn.execute("INSERT INTO burst_state (brand, evaluated_until) VALUES (?, ?)", ("a", "x"))
+        raise RuntimeError("undo")
+    with pg_store.transaction():
+        conn.execute("INSERT INTO burst_state (brand, evaluated_until) VALUES (?, ?)", ("b", "x"))
+        with pytest.raises(sqlite3.IntegrityError), pg_store.transaction():
+            conn.execute(
+                "INSERT INTO burst_state (brand, evaluated_until) VALUES (?, ?)", ("b", "again")
+            )
+        assert conn.in_transaction
+    assert [r[0] for r in conn.execute("SELECT brand FROM burst_state")] == ["b"]
+    assert not conn.in_transaction
+
+
+def test_row_ids_and_change_counts(pg_store: PgStore) -> None:
+    conn = pg_store.conn
+    before = conn.total_changes
+    cursor = conn.execute(
+        "INSERT INTO silences (matchers, starts_at, ends_at, created_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        ("[]", "a", "b", "me", "now"),
+    )
+    first = cursor.lastrowid
+    conn.execute(
+        "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (first + 10, "[]", "a", "b", "me", "now"),
+    )
+    third = conn.execute(
+        "INSERT INTO silences (matchers, starts_at, ends_at, created_by, created_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        ("[]", "a", "b", "me", "now"),
+    ).lastrowid
+    assert third == first + 11  # an explicit key moves the sequence, as SQLite's max(rowid)+1
+    assert conn.total_changes - before == 3
+    assert conn.execute("SELECT max(rowid) FROM silences").fetchone() == (third,)
+    assert pg_store.db["silences"].exists() and not pg_store.db["nope"].exists()
+
+
+def test_readonly_refuses_writes(pg_archive: str) -> None:
+    with PgStore.open(pg_archive, readonly=True) as store:
+        with pytest.raises(ReadOnlyError):
+            store.save_state(SourceState(key="k", source="k", type="rss"))
+        with pytest.raises(sqlite3.OperationalError):
+            store.conn.execute("DELETE FROM posts")
+        assert store.count("posts") == 0
+
+
+def test_audit_chain_on_postgresql(pg_store: PgStore) -> None:
+    from monitor import audit
+
+    audit.record(pg_store, actor="alice", action="alert.ack", subject="alert:1")
+    audit.record(pg_store, actor="bob", action="review.label", subject="post:rss:1", after={"a": 1})
+    assert audit.verify(pg_store).ok
+    with pytest.raises(sqlite3.Error):
+        pg_store.conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
+    with pytest.raises(sqlite3.Error):
+        pg_store.conn.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, prev_hash, hash) "
+            "VALUES (9, 'x', 'm', 'a', 's', 'p', 'h')"
+        )
+    assert [e.actor for e in audit.entries(pg_store)] == ["alice", "bob"]
