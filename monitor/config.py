@@ -438,6 +438,8 @@ def parse_config(
     if isinstance(storage_raw, dict):
         problems.unknown_keys(storage_raw, {"path"}, "storage")
         storage = StorageSettings(problems.expect(storage_raw, "path", str, "storage", DEFAULT_DB))
+    elif isinstance(storage_raw, str) and storage_raw:  # storage = "postgresql://..." (or a path)
+        storage = StorageSettings(storage_raw)
     else:
         problems.add("storage", "expected a table")
     sections = {

@@ -86,6 +86,10 @@ class Store:
         timeout: float = 10.0,
     ) -> Store:
         path = str(path)
+        if path.startswith(("postgresql://", "postgres://")):  # storage = "postgresql://..."
+            from monitor.pg import open_archive
+
+            return open_archive(path, readonly=readonly, migrate=migrate, timeout=timeout)
         if readonly:
             if path != ":memory:" and not Path(path).exists():
                 raise FileNotFoundError(f"archive {path} does not exist")

@@ -17,7 +17,9 @@ def is_postgres_url(value: object) -> bool:
     return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
 
 
-def open_archive(url: str, *, readonly: bool = False, migrate: bool = True) -> Any:
+def open_archive(
+    url: str, *, readonly: bool = False, migrate: bool = True, timeout: float = 10.0
+) -> Any:
     """Open a :class:`~monitor.pg.store.PgStore` (raises ImportError naming the extra to install)."""
     try:
         from monitor.pg.store import PgStore
@@ -25,4 +27,4 @@ def open_archive(url: str, *, readonly: bool = False, migrate: bool = True) -> A
         raise ImportError(
             f"a PostgreSQL archive needs psycopg and sqlglot: pip install 'groundswell[postgres]' ({exc})"
         ) from exc
-    return PgStore.open(url, readonly=readonly, migrate=migrate)
+    return PgStore.open(url, readonly=readonly, migrate=migrate, timeout=timeout)
