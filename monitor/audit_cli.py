@@ -655,4 +655,75 @@ def archive_serve(config_path: str | None, db_path: str | None, host: str, port:
             subprocess.run(command, check=False, env=dict(os.environ))
 
 
+@archive.command("export-sqlite")
+@config_option
+@db_option
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False), help="New SQLite file to write."
+)
+@click.option("--since", help="Only posts published at or after (YYYY-MM-DD or ISO timestamp).")
+@click.option("--until", help="Only posts published before.")
+@actor_option
+def archive_export_sqlite(
+    config_path: str | None,
+    db_path: str | None,
+    out: str,
+    since: str | None,
+    until: str | None,
+    actor: str | None,
+) -> None:
+    """Copy a PostgreSQL archive (or a date range of it) into a new SQLite archive for auditors.
+
+    The file has the normal SQLite schema and the whole audit chain, so `groundswell audit
+    verify --db FILE` checks it; --since/--until limit the posts and what hangs off them.
+    The export is recorded in the PostgreSQL archive's audit log with the file's SHA-256.
+
+    Example:
+
+        groundswell archive export-sqlite --db postgresql://gs@db/groundswell --out audit.db
+        groundswell archive export-sqlite --out q3.db --since 2026-07-01 --until 2026-10-01
+    """
+    from monitor.audit import record
+    from monitor.pg import is_postgres_url
+    from monitor.store import ReadOnlyError, Store
+
+    config = load_config_or_exit(config_path, required=False)
+    source = db_path_for(config, db_path)
+    if not is_postgres_url(source):
+        click.echo(
+            "error: export-sqlite reads a PostgreSQL archive (--db postgresql://...); "
+            f"{source} is a SQLite archive already",
+            err=True,
+        )
+        raise SystemExit(EXIT_CONFIG)
+    from monitor.pg.export import ExportSqliteError, export_sqlite
+
+    with Store.open(source, readonly=True) as store:
+        try:
+            report = export_sqlite(store, out, since=parse_when(since), until=parse_when(until))  # type: ignore[arg-type]
+        except ExportSqliteError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(EXIT_FAILURE) from None
+    details = {
+        "format": "sqlite",
+        "output": report.path,
+        "sha256": report.sha256,
+        "rows": report.rows,
+        "since": report.since,
+        "until": report.until,
+        "audit_seq": report.audit_seq,
+        "audit_hash": report.audit_hash,
+    }
+    try:
+        with Store.open(source, migrate=False) as writable:
+            record(writable, actor=_actor(actor), action="export", subject="archive", after=details)
+    except (ReadOnlyError, OSError, sqlite3.Error) as exc:
+        click.echo(f"warning: export not recorded in the audit log: {exc}", err=True)
+    click.echo(
+        f"exported {report.rows.get('posts', 0)} posts, audit chain to row {report.audit_seq} "
+        f"({report.audit_hash[:16]}…) into {report.path} ({report.sha256})",
+        err=True,
+    )
+
+
 COMMANDS = [audit, export, hold, retention, forget_author, archive]
