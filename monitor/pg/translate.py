@@ -58,7 +58,8 @@ _BEGIN_RE = re.compile(
 )
 _TXN_RE = re.compile(r"^\s*(COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b", re.I)
 _PRAGMA_RE = re.compile(
-    r"^\s*PRAGMA\s+(\w+)\s*(?:\(\s*['\"]?([\w.]+)['\"]?\s*\)|=\s*(\S+))?\s*;?\s*$", re.I
+    r"^\s*PRAGMA\s+(\w+)\s*(?:\(\s*['\"`\[]?([\w.]+)['\"`\]]?\s*\)|=\s*(\S+))?\s*;?\s*$",
+    re.I,
 )
 _WITHOUT_ROWID_RE = re.compile(r"\)\s*WITHOUT\s+ROWID\s*;?\s*$", re.I)
 _CONFLICT_ORDER_RE = re.compile(r"\s+NULLS (FIRST|LAST)(?=[^()]*\)\s*DO\b)")
@@ -191,8 +192,8 @@ def _placeholders(sql: str) -> tuple[str, list[int | str]]:
 _PREDICATES = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean)
 _FTS_MATCH = "gs_fts_match"
 _FTS_RANK = "gs_fts_rank"
-_FTS_MATCH_RE = re.compile(r"gs_fts_match\((\S+?), (gs_param_\d+_)\)", re.I)
-_FTS_RANK_RE = re.compile(r"gs_fts_rank\((\S+?), (gs_param_\d+_)\)", re.I)
+_FTS_MATCH_RE = re.compile(r"gs_fts_match\((\S+?), (gs_param_\d+_|'(?:[^']|'')*')\)", re.I)
+_FTS_RANK_RE = re.compile(r"gs_fts_rank\((\S+?), (gs_param_\d+_|'(?:[^']|'')*')\)", re.I)
 _LOCK_ON_READ = frozenset({"audit_head"})
 # Columns the PostgreSQL tables have and the SQLite ones do not: ``SELECT *`` leaves them out.
 HIDDEN_COLUMNS = frozenset({"rowid", "fold_body", "fold_author", "fts"})
@@ -209,10 +210,18 @@ def _fix_match(tree: _Node, selectors: list[int | str]) -> set[int]:
         right = match.expression
         found = _MARK_RE.fullmatch(right.name) if isinstance(right, exp.Column) else None
         select = match.find_ancestor(exp.Select)
-        if found is None or select is None:
-            raise TranslateError("MATCH needs a parameter on its right-hand side")
-        index = int(found.group(1))
-        marks.add(index)
+        if select is None or (
+            found is None and not (isinstance(right, exp.Literal) and right.is_string)
+        ):
+            raise TranslateError("MATCH needs a parameter or a string on its right-hand side")
+        if found is None:  # a literal FTS5 expression: converted once, here
+            from monitor.pg.fts import fts5_to_tsquery
+
+            right = exp.Literal.string(fts5_to_tsquery(right.this))
+            index = -1
+        else:
+            index = int(found.group(1))
+            marks.add(index)
         sources = []
         if select.args.get("from_") is not None:
             sources.append(select.args["from_"].this)
@@ -235,12 +244,15 @@ def _fix_match(tree: _Node, selectors: list[int | str]) -> set[int]:
                 continue
             if column.find_ancestor(exp.Select) is not select:
                 continue
-            rank_index = len(selectors)
-            selectors.append(selectors[index])
-            marks.add(rank_index)
+            if index < 0:
+                query: _Node = right.copy()
+            else:
+                rank_index = len(selectors)
+                selectors.append(selectors[index])
+                marks.add(rank_index)
+                query = exp.column(_MARK.format(rank_index))
             rank = exp.Anonymous(
-                this=_FTS_RANK,
-                expressions=[exp.column("fts", table=alias), exp.column(_MARK.format(rank_index))],
+                this=_FTS_RANK, expressions=[exp.column("fts", table=alias), query]
             )
             if column.parent is select:
                 column.replace(exp.alias_(rank, "rank"))
@@ -397,6 +409,14 @@ def _create_table(tree: _Node, out: str, without_rowid: bool) -> tuple[str, tupl
 def _fix_functions(tree: _Node) -> None:
     for like in list(tree.find_all(exp.Like)):
         like.replace(exp.ILike(this=like.this.copy(), expression=like.expression.copy()))
+    for agg in list(tree.find_all(exp.JSONArrayAgg)):
+        # json_group_array over no rows is '[]' in SQLite, NULL in PostgreSQL
+        agg.replace(
+            exp.Coalesce(
+                this=agg.copy(),
+                expressions=[exp.cast(exp.Literal.string("[]"), exp.DataType.build("JSON"))],
+            )
+        )
     for obj in list(tree.find_all(exp.JSONObject)):
         args: list[_Node] = []
         for pair in obj.expressions:
