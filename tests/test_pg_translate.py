@@ -71,6 +71,19 @@ def translator() -> Translator:
             "CREATE TABLE y (rowid BIGINT GENERATED ALWAYS AS IDENTITY, a TEXT)",
         ),
         ("BEGIN IMMEDIATE", "BEGIN"),
+        (
+            "SELECT g, max(r) AS top, title FROM t GROUP BY g",
+            "SELECT g, MAX(r) AS top, (ARRAY_AGG(title ORDER BY r DESC NULLS LAST))[1] AS title "
+            "FROM t GROUP BY g",
+        ),
+        (
+            "SELECT a, b, count(*) FROM t GROUP BY 1, 2",
+            "SELECT a, b, COUNT(*) FROM t GROUP BY 1, 2",
+        ),
+        (
+            "SELECT json_group_array(x) FROM t",
+            "SELECT COALESCE(JSON_AGG(x), CAST('[]' AS JSON)) FROM t",
+        ),
     ],
 )
 def test_statements(translator: Translator, sqlite: str, postgres: str) -> None:

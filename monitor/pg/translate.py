@@ -406,6 +406,55 @@ def _create_table(tree: _Node, out: str, without_rowid: bool) -> tuple[str, tupl
     return f"{head}{paren}rowid BIGINT GENERATED ALWAYS AS IDENTITY, {rest}", ()
 
 
+def _fix_bare_columns(tree: _Node) -> None:
+    """SQLite's bare columns in an aggregate query take their values from the row holding the
+    max()/min() (any row otherwise); PostgreSQL wants them aggregated: ``(array_agg(col ORDER BY
+    key))[1]``."""
+    for select in list(tree.find_all(exp.Select)):
+        group = select.args.get("group")
+        if group is None:
+            continue
+        keys = {g.sql(dialect="postgres") for g in group.expressions}
+        names = {g.name for g in group.expressions if isinstance(g, exp.Column) and not g.table}
+        positions = {
+            int(g.this)
+            for g in group.expressions
+            if isinstance(g, exp.Literal) and not g.is_string and str(g.this).isdigit()
+        }
+        extremes = [
+            node
+            for item in select.expressions
+            for node in item.find_all(exp.Max, exp.Min)
+            if node.find_ancestor(exp.Select) is select
+        ]
+        order = ""
+        if len(extremes) == 1:
+            key = extremes[0].this.sql(dialect="postgres")
+            order = f" ORDER BY {key} {'DESC' if isinstance(extremes[0], exp.Max) else 'ASC'} NULLS LAST"
+        projections = []
+        for number, item in enumerate(select.expressions, start=1):
+            inner = item.this if isinstance(item, exp.Alias) else item
+            if (
+                number in positions
+                or item.alias_or_name in names
+                or inner.sql(dialect="postgres") in keys
+                or any(n.find_ancestor(exp.Select) is select for n in inner.find_all(exp.AggFunc))
+                or not any(
+                    c.find_ancestor(exp.Select) is select for c in inner.find_all(exp.Column)
+                )
+                or any(True for _ in inner.find_all(exp.Subquery, exp.Select))
+                or isinstance(inner, exp.Star)
+            ):
+                projections.append(item)
+                continue
+            picked = sqlglot.parse_one(
+                f"(ARRAY_AGG({inner.sql(dialect='postgres')}{order}))[1]", read="postgres"
+            )
+            name = item.alias_or_name
+            projections.append(exp.alias_(picked, name) if name else picked)
+        select.set("expressions", projections)
+
+
 def _fix_functions(tree: _Node) -> None:
     for like in list(tree.find_all(exp.Like)):
         like.replace(exp.ILike(this=like.this.copy(), expression=like.expression.copy()))
@@ -465,6 +514,7 @@ class Translator:
         _fix_types(tree)
         _fix_functions(tree)
         _fix_subqueries(tree)
+        _fix_bare_columns(tree)
         _fix_truth(tree)
         locking = None
         if isinstance(tree, exp.Select) and not tree.args.get("locks"):
