@@ -217,6 +217,7 @@ class WorkerOptions:
     install_signals: bool = True
     idle_check: float = 0.5  # seconds between idle checks with until_idle
     name: str | None = None
+    preload_model: bool = True  # load the model before taking jobs (fails fast, first job fast)
 
 
 def run_worker(config: Config, db_path: str, options: WorkerOptions = WorkerOptions()) -> int:
@@ -241,6 +242,8 @@ def run_worker(config: Config, db_path: str, options: WorkerOptions = WorkerOpti
 
     with HttpClient(limiter=limiter) as client:
         ctx = StageContext(config, db_path, client, model=options.model)
+        if options.preload_model and (queues is None or "process" in queues):
+            _preload(ctx)
         tally = _Tally(db_path)
         runtime = Runtime(ctx, tally.record)
         try:
@@ -248,6 +251,15 @@ def run_worker(config: Config, db_path: str, options: WorkerOptions = WorkerOpti
         finally:
             limiter.close()
     return tally.runs
+
+
+def _preload(ctx: StageContext) -> None:
+    from monitor.stages import StageUnavailable
+
+    try:
+        ctx.classifier()
+    except StageUnavailable:
+        log.info("no sentiment model in this build; classify jobs will say so")
 
 
 async def _idle(app: Any, queues: list[str] | None) -> bool:
