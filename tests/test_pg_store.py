@@ -154,3 +154,31 @@ def test_audit_chain_on_postgresql(pg_store: PgStore) -> None:
             "VALUES (9, 'x', 'm', 'a', 's', 'p', 'h')"
         )
     assert [e.actor for e in audit.entries(pg_store)] == ["alice", "bob"]
+
+
+def test_concurrent_writers_keep_one_audit_chain(pg_archive: str) -> None:
+    """Two workers appending at once: the head is read FOR UPDATE, so one waits, none forks."""
+    import threading
+
+    from monitor import audit
+
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            with PgStore.open(pg_archive, migrate=False) as own:
+                for i in range(40):
+                    audit.record(own, actor=name, action="review.label", subject=f"post:{i}")
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("web", "worker")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with PgStore.open(pg_archive, readonly=True) as store:
+        report = audit.verify(store)
+        assert report.ok, report.problems
+        assert report.rows == 80

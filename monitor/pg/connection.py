@@ -14,6 +14,8 @@ as SQLite would return them.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -28,6 +30,9 @@ from monitor.pg.translate import TableInfo, Translated, Translator
 __all__ = ["PgConnection", "PgCursor", "PgDatabase", "PgTable"]
 
 Params = Sequence[Any] | Mapping[str, Any] | None
+_FIRST_CHUNK = 64  # rows fetched with a streaming query's first round trip
+_STREAM_CHUNK = 512  # rows per later round trip
+_STREAMS = itertools.count(1)
 
 
 class _UnknownDumper(Dumper):
@@ -84,7 +89,13 @@ def _sqlite_error(exc: psycopg.Error) -> sqlite3.Error:
 
 
 class PgCursor:
-    """The result of one statement, read like a ``sqlite3.Cursor``."""
+    """The result of one statement, read like a ``sqlite3.Cursor``.
+
+    A query run outside a transaction streams through a server-side cursor: rows arrive in
+    chunks, so a caller that stops early (a search wanting 50 results) does not make the
+    server compute every match. Any other use of the connection first reads the rest of the stream
+    into memory, so interleaved statements see complete results, as with SQLite.
+    """
 
     def __init__(
         self,
@@ -92,40 +103,87 @@ class PgCursor:
         description: tuple[tuple[Any, ...], ...] | None,
         rowcount: int,
         lastrowid: int | None,
+        stream: Iterator[tuple[Any, ...]] | None = None,
+        owner: PgConnection | None = None,
     ) -> None:
         self._rows = rows
         self._next = 0
+        self._stream = stream
+        self._owner = owner
         self.description = description
         self.rowcount = rowcount
         self.lastrowid = lastrowid
         self.arraysize = 1
 
-    def fetchone(self) -> tuple[Any, ...] | None:
-        if self._next >= len(self._rows):
+    def _finish(self) -> None:
+        self._stream = None
+        if self._owner is not None and self._owner._active is self:
+            self._owner._active = None
+
+    def _pull(self) -> tuple[Any, ...] | None:
+        if self._next < len(self._rows):
+            row = self._rows[self._next]
+            self._next += 1
+            return row
+        if self._stream is None:
             return None
-        row = self._rows[self._next]
+        try:
+            row = next(self._stream)
+        except StopIteration:
+            self._finish()
+            return None
+        except psycopg.Error as exc:
+            self._finish()
+            raise _sqlite_error(exc) from exc
+        self._rows.append(row)
         self._next += 1
         return row
 
+    def materialize(self) -> None:
+        """Read the rest of the stream now (the connection is wanted for something else)."""
+        if self._stream is None:
+            return
+        try:
+            self._rows.extend(self._stream)
+        except psycopg.Error as exc:
+            raise _sqlite_error(exc) from exc
+        finally:
+            self._finish()
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._pull()
+
     def fetchmany(self, size: int | None = None) -> list[tuple[Any, ...]]:
-        count = self.arraysize if size is None else size
-        rows = self._rows[self._next : self._next + count]
-        self._next += len(rows)
-        return rows
+        out = []
+        for _ in range(self.arraysize if size is None else size):
+            row = self._pull()
+            if row is None:
+                break
+            out.append(row)
+        return out
 
     def fetchall(self) -> list[tuple[Any, ...]]:
+        self.materialize()
         rows = self._rows[self._next :]
         self._next = len(self._rows)
         return rows
 
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        while self._next < len(self._rows):
-            row = self._rows[self._next]
-            self._next += 1
+        while (row := self._pull()) is not None:
             yield row
 
     def close(self) -> None:
+        """Stop reading (a running query is cancelled) and drop the rows."""
+        stream = self._stream
+        if stream is not None and hasattr(stream, "close"):
+            stream.close()
+        self._finish()
         self._rows = []
+
+    def __del__(self) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(Exception):
+                self.close()
 
 
 _EMPTY = PgCursor([], None, -1, None)
@@ -135,7 +193,8 @@ class PgConnection:
     """SQLite-style access to one PostgreSQL database (autocommit; ``BEGIN`` opens a transaction)."""
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.raw = conn
+        self._raw = conn
+        self._active: PgCursor | None = None
         _configure(conn)
         self._tables: dict[str, TableInfo | None] = {}
         self.translator = Translator(self._table_info)
@@ -150,6 +209,13 @@ class PgConnection:
             raise _sqlite_error(exc) from exc
         return cls(raw)
 
+    @property
+    def raw(self) -> psycopg.Connection[Any]:
+        """The psycopg connection, free for use (a result still streaming is read first)."""
+        if self._active is not None:
+            self._active.materialize()
+        return self._raw
+
     # -- sqlite3.Connection surface ---------------------------------------------------------
 
     @property
@@ -161,13 +227,16 @@ class PgConnection:
         if statement.noop:
             return _EMPTY
         args = statement.bind(params)
+        raw = self.raw
         text = statement.sql
+        if statement.streams and not self.in_transaction:
+            return self._stream(text, args)
         if statement.locking_sql is not None and self.in_transaction:
             text = statement.locking_sql
         if statement.returning:
             text = f"{text} RETURNING {statement.returning}"
         try:
-            with self.raw.cursor() as cur:
+            with raw.cursor() as cur:
                 cur.execute(text, args)
                 description = (
                     tuple((c.name, None, None, None, None, None, None) for c in cur.description)
@@ -184,6 +253,60 @@ class PgConnection:
             lastrowid = int(rows[-1][0]) if rows and rows[-1][0] is not None else None
             return PgCursor([], None, rowcount, lastrowid)
         return PgCursor(rows, description, rowcount, None)
+
+    def _stream(self, text: str, args: tuple[Any, ...] | None) -> PgCursor:
+        """Run a query through a server-side cursor in a transaction of its own, fetching in
+        chunks: the planner picks a fast-start plan (``cursor_tuple_fraction``) and a caller
+        that stops early leaves the rest uncomputed."""
+        raw = self._raw
+        name = f"gs_stream_{next(_STREAMS)}"
+        try:
+            with raw.cursor() as cur, raw.cursor() as fetch:
+                with raw.pipeline():  # one round trip for the three
+                    cur.execute("BEGIN")
+                    cur.execute(f"DECLARE {name} NO SCROLL CURSOR FOR {text}", args)
+                    fetch.execute(f"FETCH FORWARD {_FIRST_CHUNK} FROM {name}")
+                first = fetch.fetchall()
+                described = fetch.description
+        except psycopg.Error as exc:
+            with contextlib.suppress(psycopg.Error):
+                raw.execute("ROLLBACK")
+            raise _sqlite_error(exc) from exc
+        description = (
+            tuple((c.name, None, None, None, None, None, None) for c in described)
+            if described is not None
+            else None
+        )
+        if len(first) < _FIRST_CHUNK:
+            self._end_stream(name)
+            return PgCursor(first, description, -1, None)
+        cursor = PgCursor(first, description, -1, None, stream=self._fetch(name), owner=self)
+        self._active = cursor
+        return cursor
+
+    def _fetch(self, name: str) -> Iterator[tuple[Any, ...]]:
+        try:
+            while True:
+                with self._raw.cursor() as cur:
+                    cur.execute(f"FETCH FORWARD {_STREAM_CHUNK} FROM {name}")
+                    rows = cur.fetchall()
+                yield from rows
+                if len(rows) < _STREAM_CHUNK:
+                    break
+        finally:
+            self._end_stream(name)
+
+    def _end_stream(self, name: str) -> None:
+        raw = self._raw
+        if raw.closed:
+            return
+        try:
+            with raw.pipeline(), raw.cursor() as cur:
+                cur.execute(f"CLOSE {name}")
+                cur.execute("COMMIT")
+        except psycopg.Error:
+            with contextlib.suppress(psycopg.Error):
+                raw.execute("ROLLBACK")
 
     def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> PgCursor:
         statement = self._translate(sql)
@@ -210,7 +333,9 @@ class PgConnection:
             self.execute("ROLLBACK")
 
     def close(self) -> None:
-        self.raw.close()
+        if self._active is not None:
+            self._active.close()
+        self._raw.close()
 
     # -- translation --------------------------------------------------------------------------
 

@@ -93,6 +93,7 @@ class Translated:
     noop: bool = False
     returning: str | None = None
     is_insert: bool = False
+    streams: bool = False
     fts_positions: frozenset[int] = frozenset()
     locking_sql: str | None = None
     followups: tuple[str, ...] = ()
@@ -406,6 +407,14 @@ def _create_table(tree: _Node, out: str, without_rowid: bool) -> tuple[str, tupl
     return f"{head}{paren}rowid BIGINT GENERATED ALWAYS AS IDENTITY, {rest}", ()
 
 
+def _open_ended(tree: _Node) -> bool:
+    """A query worth streaming: sorted and unlimited (search, exports, "every pending post"),
+    where a caller may stop early. Point lookups and aggregates run in one round trip."""
+    if not isinstance(tree, exp.Select | exp.Union):
+        return False
+    return tree.args.get("order") is not None and tree.args.get("limit") is None
+
+
 def _fix_bare_columns(tree: _Node) -> None:
     """SQLite's bare columns in an aggregate query take their values from the row holding the
     max()/min() (any row otherwise); PostgreSQL wants them aggregated: ``(array_agg(col ORDER BY
@@ -552,6 +561,7 @@ class Translator:
             tuple(order) if selectors else None,
             returning=returning,
             is_insert=is_insert,
+            streams=_open_ended(tree) and locking_sql is None,
             fts_positions=frozenset(fts_positions),
             locking_sql=locking_sql,
             followups=followups,
