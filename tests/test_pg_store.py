@@ -182,3 +182,26 @@ def test_concurrent_writers_keep_one_audit_chain(pg_archive: str) -> None:
         report = audit.verify(store)
         assert report.ok, report.problems
         assert report.rows == 80
+
+
+def test_streamed_queries_survive_interleaved_statements(pg_store: PgStore) -> None:
+    pg_store.upsert_posts([(_post(str(i)), ["Acme"]) for i in range(300)], seen_at=T0)
+    conn = pg_store.conn
+    seen = []
+    for (post_id,) in conn.execute("SELECT id FROM posts ORDER BY id"):  # streams: sorted, open
+        seen.append(post_id)
+        if len(seen) % 50 == 0:  # another statement mid-stream reads the rest in first
+            conn.execute("UPDATE posts SET lang = 'en' WHERE id = ?", (post_id,))
+            with pg_store.transaction():
+                conn.execute("UPDATE posts SET lang = 'de' WHERE id = ?", (post_id,))
+    assert len(seen) == 300 and seen == sorted(seen)
+    abandoned = conn.execute("SELECT id FROM posts ORDER BY id DESC")
+    assert abandoned.fetchone() == ("rss:99",)
+    del abandoned  # stopping early closes the server-side cursor and its transaction
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM posts WHERE lang = 'de'").fetchone() == (6,)
+    with pytest.raises(sqlite3.OperationalError):
+        conn.execute("SELECT nope FROM posts ORDER BY id")
+    assert conn.execute("SELECT id FROM posts WHERE id = ? ORDER BY id", ("rss:7",)).fetchall() == [
+        ("rss:7",)
+    ]
