@@ -111,7 +111,11 @@ def test_fts5_match_becomes_a_tsquery_on_the_aliased_view(translator: Translator
 
 def test_single_insert_returns_its_row_id_and_pragmas(translator: Translator) -> None:
     assert translator.translate("INSERT INTO alerts (status) VALUES (?)").returning == '"id"'
-    assert translator.translate("PRAGMA optimize").noop
+    assert translator.translate("PRAGMA wal_checkpoint(PASSIVE)").noop
+    assert translator.translate("PRAGMA wal_autocheckpoint = 5000").noop
+    assert (
+        translator.translate("PRAGMA wal_autocheckpoint").sql == "SELECT 1000 AS wal_autocheckpoint"
+    )
     assert "pragma_table_info('alerts')" in translator.translate("PRAGMA table_info(alerts)").sql
     with pytest.raises(TranslateError):
         translator.translate("PRAGMA integrity_check")

@@ -51,8 +51,10 @@ _NOOP_PRAGMAS = frozenset(
         "cache_size",
         "temp_store",
         "analysis_limit",
+        "wal_autocheckpoint",
     }
 )
+_PRAGMA_DEFAULTS = {"wal_autocheckpoint": "1000", "busy_timeout": "0", "foreign_keys": "1"}
 _BEGIN_RE = re.compile(
     r"^\s*BEGIN(\s+(IMMEDIATE|EXCLUSIVE|DEFERRED))?(\s+TRANSACTION)?\s*;?\s*$", re.I
 )
@@ -499,7 +501,9 @@ class Translator:
             return Translated(text, None)
         pragma = _PRAGMA_RE.match(sql)
         if pragma:
-            return self._pragma(pragma.group(1).lower(), pragma.group(2))
+            return self._pragma(
+                pragma.group(1).lower(), pragma.group(2), reads=pragma.group(3) is None
+            )
         if re.match(r"^\s*PRAGMA\b", sql, re.I):
             return Translated("", None, noop=True)
         if re.match(r"^\s*(VACUUM|ANALYZE)\b", sql, re.I):
@@ -610,13 +614,17 @@ class Translator:
             if changed:
                 select.set("expressions", projections)
 
-    def _pragma(self, name: str, arg: str | None) -> Translated:
+    def _pragma(self, name: str, arg: str | None, reads: bool = False) -> Translated:
         if name in ("table_info", "table_xinfo") and arg:
             return Translated(
                 f"SELECT cid, name, type, \"notnull\", dflt_value, pk FROM pragma_table_info('{arg}')",
                 None,
             )
         if name in _NOOP_PRAGMAS:
+            if (
+                reads and arg is None
+            ):  # asked for its value: SQLite's default, so callers can restore it
+                return Translated(f"SELECT {_PRAGMA_DEFAULTS.get(name, 'NULL')} AS {name}", None)
             return Translated("", None, noop=True)
         raise TranslateError(f"PRAGMA {name} has no PostgreSQL equivalent")
 
