@@ -264,10 +264,10 @@ def test_enqueued_collect_ends_in_stored_assessed_scored_posts(
 
 
 def test_two_workers_never_run_one_source_brand_twice_at_once(
-    pg_db: str, news: FakeNews, tmp_path: Path
+    pg_db: str, news: FakeNews, tmp_path: Path, archive: str
 ) -> None:
     config = write_config(tmp_path / "gs.toml", pg_db, news)
-    db = tmp_path / "archive.db"
+    db = archive
     Store.open(db).close()
     news.pair_first = True
     rounds = 3
