@@ -20,6 +20,7 @@ the single process, and the archive's bytes per post (for the capacity plan in d
 
     flock /tmp/gs-bench.lock python benchmarks/bench_scale.py [--brands 20 --sources 5 --items 20]
     [--workers 1,2,4] [--dsn postgresql://...]   # default: a throwaway local PostgreSQL
+    [--archive postgresql]                       # the workers' archive in PostgreSQL too
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -122,7 +124,7 @@ def write_config(
 
 
 def progress_until(
-    db: Path, expected: int, label: str, done: threading.Event | None = None
+    db: Path | str, expected: int, label: str, done: threading.Event | None = None
 ) -> tqdm:
     """A bar of posts assessed so far, updated from the archive every 0.25 s in a thread."""
     bar = tqdm(total=expected, desc=label, unit="post", leave=False, file=sys.stderr)
@@ -143,7 +145,7 @@ def progress_until(
     return bar
 
 
-def counts(db: Path) -> tuple[int, int, int]:
+def counts(db: Path | str) -> tuple[int, int, int]:
     with Store.open(db, readonly=True) as store:
         posts = store.count("posts")
         assessed = store.count("assessments")
@@ -184,6 +186,20 @@ def run_baseline(config: Config, db: Path, expected: int) -> float:
     return elapsed
 
 
+def scalar(conn: Any, sql: str) -> int:
+    row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def pg_bytes(dsn: str) -> int:
+    """The PostgreSQL archive's size on disk (tables, indexes, TOAST) after a checkpoint."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM")
+        return scalar(conn, "SELECT pg_database_size(current_database())")
+
+
 def fresh_database(admin: str) -> str:
     import psycopg
 
@@ -193,8 +209,34 @@ def fresh_database(admin: str) -> str:
     return admin.rsplit("/", 1)[0] + "/" + name
 
 
+JOB_TIMES = """
+SELECT j.task_name, count(*),
+       sum(extract(epoch FROM done.at - start.at)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM done.at - start.at))
+FROM procrastinate_jobs j
+JOIN procrastinate_events start ON start.job_id = j.id AND start.type = 'started'
+JOIN procrastinate_events done ON done.job_id = j.id AND done.type = 'succeeded'
+WHERE j.queue_name <> 'maintenance'
+GROUP BY j.task_name
+"""
+
+
+def job_times(conn: Any) -> dict[str, tuple[int, float, float]]:
+    """Per task: jobs run, total seconds inside jobs, median seconds per job."""
+    return {
+        str(task): (int(count), float(total), float(median))
+        for task, count, total, median in conn.execute(JOB_TIMES)
+    }
+
+
 def run_workers(
-    config_path: Path, db: Path, dsn: str, workers: int, pairs: list[tuple[str, str]], expected: int
+    config_path: Path,
+    db: Path | str,
+    dsn: str,
+    workers: int,
+    pairs: list[tuple[str, str]],
+    expected: int,
+    timings: dict[int, dict[str, tuple[int, float, float]]],
 ) -> float:
     import psycopg
 
@@ -227,9 +269,7 @@ def run_workers(
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             deadline = time.monotonic() + WAIT
-            while (
-                conn.execute("SELECT count(*) FROM procrastinate_workers").fetchone()[0] < workers
-            ):
+            while scalar(conn, "SELECT count(*) FROM procrastinate_workers") < workers:
                 if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
                     raise SystemExit("workers did not start: " + _stderr(procs))
                 threading.Event().wait(0.2)
@@ -242,22 +282,25 @@ def run_workers(
             quiet = 0
             while quiet < 2:
                 threading.Event().wait(0.1)
-                busy = conn.execute(
+                busy = scalar(
+                    conn,
                     "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing') "
-                    "AND queue_name <> 'maintenance'"
-                ).fetchone()[0]
+                    "AND queue_name <> 'maintenance'",
+                )
                 quiet = quiet + 1 if busy == 0 else 0
                 if time.perf_counter() - started > WAIT:
                     raise SystemExit("the queue did not drain in time")
             elapsed = time.perf_counter() - started
             done.set()
             bar.close()
-            failed = conn.execute(
+            failed = scalar(
+                conn,
                 "SELECT count(*) FROM procrastinate_jobs WHERE status <> 'succeeded' "
-                "AND queue_name <> 'maintenance'"
-            ).fetchone()[0]
+                "AND queue_name <> 'maintenance'",
+            )
             if failed:
                 raise SystemExit(f"{failed} job(s) did not succeed: " + _stderr(procs))
+            timings[workers] = job_times(conn)
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -285,6 +328,12 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20, help="new items per request")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--dsn", default=None, help="admin DSN of a PostgreSQL server to use")
+    parser.add_argument(
+        "--archive",
+        choices=["sqlite", "postgresql"],
+        default="sqlite",
+        help="the workers' archive (the single-process baseline stays on SQLite)",
+    )
     args = parser.parse_args()
     worker_counts = [int(n) for n in args.workers.split(",")]
     cores = os.cpu_count() or 1
@@ -298,6 +347,8 @@ def main() -> None:
         admin = server.dsn
     try:
         results: dict[int, float] = {}
+        pg_size = 0
+        timings: dict[int, dict[str, tuple[int, float, float]]] = {}
         with tempfile.TemporaryDirectory(prefix="gs-bench-scale-") as tmp:
             folder = Path(tmp)
             news = FakeNews(args.items, (0.02, 0.05))
@@ -321,19 +372,26 @@ def main() -> None:
                     cfg = write_config(
                         folder / f"w{workers}.toml", news, args.brands, args.sources, threads, dsn
                     )
-                    db = folder / f"w{workers}.db"
-                    results[workers] = run_workers(cfg, db, dsn, workers, pairs, expected)
+                    db: Path | str = folder / f"w{workers}.db"
+                    if args.archive == "postgresql":
+                        db = fresh_database(admin)
+                        Store.open(db).close()  # migrated before the clock starts
+                        empty = pg_bytes(db)
+                    results[workers] = run_workers(cfg, db, dsn, workers, pairs, expected, timings)
                     posts, assessed, scored = counts(db)
                     if not posts == assessed == scored == expected:
                         raise SystemExit(
                             f"{workers} workers: {posts} posts, {assessed} assessed, {scored} scored"
                         )
+                    if args.archive == "postgresql":
+                        pg_size = pg_bytes(str(db)) - empty
     finally:
         if server is not None:
             server.stop()
     print(
         f"workload: {args.brands} brands x {args.sources} sources, {expected} posts "
-        f"(collect from loopback + classify + score + alert), {cores} cores"
+        f"(collect from loopback + classify + score + alert), {cores} cores, "
+        f"workers' archive: {args.archive}"
     )
     print(
         f"single process (SQLite, groundswell run chain): {single:.1f} s, {expected / single:.1f} posts/s"
@@ -351,6 +409,17 @@ def main() -> None:
         )
     one = expected / results[worker_counts[0]] / worker_counts[0]
     print(f"per-worker throughput vs single process: {one / (expected / single):.2f}x")
+    first = timings[worker_counts[0]]
+    if "collect" in first:
+        jobs, _, median = first["collect"]
+        print(f"collect job ({worker_counts[0]} worker): p50 {median * 1000:.1f} ms, {jobs} jobs")
+    for task in ("classify", "score"):
+        if task in first:
+            jobs, total, _ = first[task]
+            what = "classify" if task == "classify" else "score + alert (serialised)"
+            print(f"{what}: {total / expected * 1000:.2f} ms/post in {jobs} jobs")
+    if pg_size:
+        print(f"PostgreSQL archive growth: {pg_size / expected:.0f} bytes/post (tables, indexes)")
     print(
         f"archive growth: {size / expected:.0f} bytes/post "
         "(SQLite: post, FTS, brand match, story, assessment, risk scores)"
