@@ -205,3 +205,27 @@ def test_streamed_queries_survive_interleaved_statements(pg_store: PgStore) -> N
     assert conn.execute("SELECT id FROM posts WHERE id = ? ORDER BY id", ("rss:7",)).fetchall() == [
         ("rss:7",)
     ]
+
+
+def test_two_deliverers_never_claim_the_same_outbox_row(pg_archive: str) -> None:
+    """SQLite serialises the claim with BEGIN IMMEDIATE; on PostgreSQL the claim's read locks
+    its rows (SKIP LOCKED), so a second deliverer takes the next rows instead of the same."""
+    from alerts.outbox import NewDelivery, claim_due, enqueue
+
+    with PgStore.open(pg_archive) as first, PgStore.open(pg_archive) as second:
+        with first.transaction() as conn:
+            enqueue(
+                conn,
+                [
+                    NewDelivery(f"k{i}", None, "pr", 0, "log", "fired", "warning", {"i": i}, T0)
+                    for i in range(6)
+                ],
+                T0,
+            )
+        with first.transaction():  # the first deliverer's claim is not committed yet …
+            mine = claim_due(first, T0, limit=4, lease=60)
+            theirs = claim_due(second, T0, limit=4, lease=60)  # … and the second one runs
+        later = claim_due(second, T0, limit=4, lease=60)
+    assert len(mine) == 4 and len(theirs) == 2
+    assert not {i.id for i in mine} & {i.id for i in theirs}
+    assert later == []  # every row is leased now

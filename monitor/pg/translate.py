@@ -197,7 +197,13 @@ _FTS_MATCH = "gs_fts_match"
 _FTS_RANK = "gs_fts_rank"
 _FTS_MATCH_RE = re.compile(r"gs_fts_match\((\S+?), (gs_param_\d+_|'(?:[^']|'')*')\)", re.I)
 _FTS_RANK_RE = re.compile(r"gs_fts_rank\((\S+?), (gs_param_\d+_|'(?:[^']|'')*')\)", re.I)
-_LOCK_ON_READ = frozenset({"audit_head"})
+# Reads that must lock inside a transaction, where SQLite's BEGIN IMMEDIATE serialised writers:
+# the audit head (appends queue up), and the outbox claim (SELECT due rows … LIMIT n, then push
+# them out: a second deliverer skips the rows the first one holds instead of sending them too).
+_LOCK_ON_READ: dict[str, tuple[str, bool]] = {
+    "audit_head": ("FOR UPDATE", False),
+    "outbox": ("FOR UPDATE SKIP LOCKED", True),
+}
 # Columns the PostgreSQL tables have and the SQLite ones do not: ``SELECT *`` leaves them out.
 HIDDEN_COLUMNS = frozenset({"rowid", "fold_body", "fold_author", "fts"})
 
@@ -409,6 +415,22 @@ def _create_table(tree: _Node, out: str, without_rowid: bool) -> tuple[str, tupl
     return f"{head}{paren}rowid BIGINT GENERATED ALWAYS AS IDENTITY, {rest}", ()
 
 
+def _lock_clause(tree: _Node) -> str | None:
+    """The row lock a plain single-table read of a ``_LOCK_ON_READ`` table takes in a transaction."""
+    if not isinstance(tree, exp.Select) or tree.args.get("locks") or tree.args.get("joins"):
+        return None
+    source = tree.args.get("from_")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or table.name not in _LOCK_ON_READ:
+        return None
+    if tree.args.get("group") or tree.args.get("distinct") or tree.find(exp.AggFunc):
+        return None
+    clause, needs_limit = _LOCK_ON_READ[table.name]
+    if needs_limit and tree.args.get("limit") is None:
+        return None
+    return clause
+
+
 def _open_ended(tree: _Node) -> bool:
     """A query worth streaming: sorted and unlimited (search, exports, "every pending post"),
     where a caller may stop early. Point lookups and aggregates run in one round trip."""
@@ -529,11 +551,7 @@ class Translator:
         _fix_subqueries(tree)
         _fix_bare_columns(tree)
         _fix_truth(tree)
-        locking = None
-        if isinstance(tree, exp.Select) and not tree.args.get("locks"):
-            read = {t.name for t in tree.find_all(exp.Table)}
-            if read & _LOCK_ON_READ:
-                locking = tree.copy().lock(update=True)
+        lock_clause = _lock_clause(tree)
         out = tree.sql(dialect="postgres")
         out = _CONFLICT_ORDER_RE.sub("", out)
         out = _FTS_MATCH_RE.sub(r"(\1 @@ CAST(\2 AS tsquery))", out)
@@ -557,9 +575,7 @@ class Translator:
                 return "%s"
 
             out = _MARK_RE.sub(mark, out)
-        locking_sql = None
-        if locking is not None:
-            locking_sql = _MARK_RE.sub("%s", locking.sql(dialect="postgres").replace("%", "%%"))
+        locking_sql = f"{out} {lock_clause}" if lock_clause else None
         return Translated(
             out,
             tuple(order) if selectors else None,
