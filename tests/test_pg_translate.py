@@ -122,3 +122,17 @@ def test_single_insert_returns_its_row_id_and_pragmas(translator: Translator) ->
     assert translator.translate("SELECT seq, hash FROM audit_head WHERE id = 1").locking_sql == (
         "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"
     )
+
+
+def test_storage_url_in_the_config() -> None:
+    from monitor.config import parse_config
+    from monitor.pg import is_postgres_url
+    from monitor.pg.store import redact_url
+
+    url = "postgresql://gs@db.internal:5432/groundswell"
+    assert parse_config({"storage": url}).storage.path == url
+    assert parse_config({"storage": {"path": url}}).storage.path == url
+    assert parse_config({}).storage.path == "groundswell.db"
+    assert is_postgres_url(url) and is_postgres_url("postgres://h/d")
+    assert not is_postgres_url("groundswell.db")
+    assert redact_url("postgresql://gs:s3cret@db/g") == "postgresql://gs:***@db/g"
