@@ -116,8 +116,12 @@ class Timetable:
     ):
         self._run_job = run_job
         self.speed = speed
+        # Stages and maintenance have their own threads: they never queue behind slow polls.
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=workers)},
+            executors={
+                "default": ThreadPoolExecutor(max_workers=workers),
+                "stages": ThreadPoolExecutor(max_workers=4),
+            },
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
@@ -155,6 +159,7 @@ class Timetable:
                 seconds=self._seconds(seconds), jitter=jitter / self.speed if jitter else None
             ),
             args=(job_id, *args),
+            executor="default" if job_id.startswith("collect:") else "stages",
             id=job_id,
             name=job_id,
             replace_existing=True,

@@ -50,6 +50,7 @@ class StageContext:
     model: str | None = None
     busy_timeout: float = 10.0  # seconds a stage waits for a locked archive before failing
     max_items: int = 2000  # posts one classify run takes on; the next run continues
+    process_items: int = 500  # the same inside ``process``, so scoring follows within seconds
     on_open: Callable[[Store], None] | None = None  # e.g. limits for fault tests
     _classifier: Any = field(default=None, repr=False)
     _engine: Any = field(default=None, repr=False)
@@ -110,12 +111,12 @@ def collect_stage(
     return StageResult("collect", not report.all_failed, report.new, detail, data=report)
 
 
-def _classify(ctx: StageContext) -> StageResult:
+def _classify(ctx: StageContext, limit: int | None = None) -> StageResult:
     stage = _feature("monitor.nlp.stage")
     classifier = ctx.classifier()
     with ctx.open_store() as store:
         # Bounded per run: the next run takes the rest, so a backlog never holds up a graceful stop.
-        count = stage.classify_pending(store, classifier, limit=ctx.max_items)
+        count = stage.classify_pending(store, classifier, limit=limit or ctx.max_items)
     return StageResult("classify", True, int(count))
 
 
@@ -149,7 +150,11 @@ def _process(ctx: StageContext) -> StageResult:
     """classify → score → alert → deliver, each skipped when its feature is absent."""
     results = []
     events: Sequence[Any] = ()
-    for name, func in (("classify", _classify), ("score", _score)):
+
+    def classify(c: StageContext) -> StageResult:
+        return _classify(c, c.process_items)
+
+    for name, func in (("classify", classify), ("score", _score)):
         result = run_stage(ctx, name, func)
         results.append(result)
         if name == "score" and result.ok and result.data:
