@@ -229,3 +229,17 @@ def test_two_deliverers_never_claim_the_same_outbox_row(pg_archive: str) -> None
     assert len(mine) == 4 and len(theirs) == 2
     assert not {i.id for i in mine} & {i.id for i in theirs}
     assert later == []  # every row is leased now
+
+
+def test_nul_characters_do_not_fail_a_batch(pg_store: PgStore) -> None:
+    """SQLite stores NUL in text, PostgreSQL refuses it: it becomes U+FFFD, the batch is kept."""
+    result = pg_store.upsert_posts(
+        [
+            (_post("nul", text="refund\x00 never", author="Ja\x00ne"), ["Acme"]),
+            (_post("ok"), ["Acme"]),
+        ]
+    )
+    assert result.new == 2
+    stored = pg_store.post("rss:nul")
+    assert stored is not None and stored["text"] == "refund\ufffd never"
+    assert stored["author"] == "Ja\ufffdne"

@@ -44,6 +44,16 @@ class _UnknownDumper(Dumper):
         return str(obj).encode()
 
 
+class _TextDumper(Dumper):
+    """Text as untyped literals; NUL, which PostgreSQL text cannot hold (SQLite can), becomes
+    U+FFFD instead of failing the whole batch."""
+
+    oid = 0
+
+    def dump(self, obj: Any) -> bytes:
+        return str(obj).replace("\x00", "\ufffd").encode()
+
+
 class _BoolDumper(Dumper):
     oid = 0
 
@@ -72,6 +82,7 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     adapters.register_dumper(int, _UnknownDumper)
     adapters.register_dumper(float, _UnknownDumper)
     adapters.register_dumper(bool, _BoolDumper)
+    adapters.register_dumper(str, _TextDumper)
     adapters.register_loader("numeric", _NumericLoader)
     adapters.register_loader("json", _TextLoader)
     adapters.register_loader("jsonb", _TextLoader)
