@@ -29,9 +29,57 @@ from monitor.pg.connection import PgConnection, PgDatabase
 from monitor.pg.fts import fold_columns
 from monitor.pg.migrations import discover
 from monitor.records import Post, Snapshot, isoformat, parse_iso, utcnow
-from monitor.store import _POST_COLUMNS, ReadOnlyError, SourceState, UpsertResult, _post_row
+from monitor.store import ReadOnlyError, SourceState, UpsertResult
 
-__all__ = ["PgStore", "is_postgres_url"]
+__all__ = ["PgStore", "is_postgres_url", "redact_url"]
+
+# The SQLite posts table's columns (monitor/migrations/m0001_core.py), written by upsert_posts;
+# kept here so this store does not depend on the SQLite store's internals.
+_POST_COLUMNS = (
+    "id",
+    "source",
+    "native_id",
+    "source_name",
+    "url",
+    "canonical_url",
+    "site",
+    "author",
+    "author_followers",
+    "lang",
+    "title",
+    "text",
+    "published_at",
+    "raw_date",
+    "first_seen_at",
+    "last_seen_at",
+    "content_hash",
+    "extra",
+)
+_ROW_COLUMNS = (*_POST_COLUMNS[:17], "story_id", "extra")  # the table's order, for post()
+
+
+def _post_row(post: Post, content_hash: str, seen: str, canonical: str | None) -> tuple[Any, ...]:
+    return (
+        post.id,
+        post.source,
+        post.native_id,
+        post.source_name,
+        post.url,
+        canonical,
+        post.site,
+        post.author,
+        post.author_followers,
+        post.lang,
+        post.title,
+        post.text,
+        isoformat(post.published_at) if post.published_at else None,
+        post.raw_date,
+        seen,
+        seen,
+        content_hash,
+        json.dumps(post.extra, sort_keys=True, default=str) if post.extra else None,
+    )
+
 
 _STATE_FIELDS = tuple(f for f in SourceState.__dataclass_fields__)
 _CHUNK = 1000
@@ -287,13 +335,12 @@ class PgStore:
 
     def post(self, post_id: str) -> dict[str, Any] | None:
         """The post's row (the columns of the SQLite ``posts`` table) or None."""
-        columns = (*_POST_COLUMNS[:17], "story_id", "extra")
         row = self.conn.raw.execute(
-            f"SELECT {', '.join(columns)} FROM posts WHERE id = %s", (post_id,)
+            f"SELECT {', '.join(_ROW_COLUMNS)} FROM posts WHERE id = %s", (post_id,)
         ).fetchone()
         if row is None:
             return None
-        return dict(zip(columns, row, strict=True))
+        return dict(zip(_ROW_COLUMNS, row, strict=True))
 
     def count(self, table: str) -> int:
         if not table.replace("_", "").isalnum():
