@@ -147,26 +147,32 @@ def start_server() -> TestServer:
         if run_as:
             shutil.chown(root, user=SYSTEM_USER)
         datadir = root / "data"
-        init = subprocess.run(
-            [
-                *run_as,
-                str(bindir / "initdb"),
-                "-D",
-                str(datadir),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                "--no-sync",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=START_TIMEOUT_S,
-            check=False,
-        )
-        if init.returncode != 0:
-            raise PgUnavailable(f"initdb failed: {(init.stderr or init.stdout).strip()[-500:]}")
+        problem = ""
+        for locale in ("C.UTF-8", "C"):  # C.UTF-8 where the system has it
+            shutil.rmtree(datadir, ignore_errors=True)
+            init = subprocess.run(
+                [
+                    *run_as,
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(datadir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    f"--locale={locale}",
+                    "--no-sync",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=START_TIMEOUT_S,
+                check=False,
+            )
+            if init.returncode == 0:
+                break
+            problem = (init.stderr or init.stdout).strip()[-500:]
+        else:
+            raise PgUnavailable(f"initdb failed: {problem}")
         last_error = ""
         for _attempt in range(3):
             port = _free_port()
