@@ -197,9 +197,6 @@ class PgCursor:
                 self.close()
 
 
-_EMPTY = PgCursor([], None, -1, None)
-
-
 class PgConnection:
     """SQLite-style access to one PostgreSQL database (autocommit; ``BEGIN`` opens a transaction)."""
 
@@ -236,7 +233,7 @@ class PgConnection:
     def execute(self, sql: str, params: Params = None) -> PgCursor:
         statement = self._translate(sql)
         if statement.noop:
-            return _EMPTY
+            return PgCursor([], None, -1, None)
         args = statement.bind(params)
         raw = self.raw
         text = statement.sql
@@ -322,7 +319,7 @@ class PgConnection:
     def executemany(self, sql: str, seq_of_params: Iterable[Params]) -> PgCursor:
         statement = self._translate(sql)
         if statement.noop:
-            return _EMPTY
+            return PgCursor([], None, -1, None)
         rows = [statement.bind(params) for params in seq_of_params]
         if not rows:
             return PgCursor([], None, 0, None)
