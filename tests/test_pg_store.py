@@ -243,3 +243,19 @@ def test_nul_characters_do_not_fail_a_batch(pg_store: PgStore) -> None:
     stored = pg_store.post("rss:nul")
     assert stored is not None and stored["text"] == "refund\ufffd never"
     assert stored["author"] == "Ja\ufffdne"
+
+
+def test_optimize_stage_with_backups_says_what_to_use(pg_archive: str, tmp_path: Path) -> None:
+    from monitor.config import parse_config
+    from monitor.stages import StageContext, run_stage
+    from sources.http import HttpClient
+
+    config = parse_config({"scheduler": {"backup_dir": str(tmp_path / "backups")}})
+    with HttpClient(timeout=1) as client:
+        ctx = StageContext(config=config, db_path=pg_archive, client=client)
+        plain = run_stage(
+            StageContext(config=parse_config({}), db_path=pg_archive, client=client), "optimize"
+        )
+        result = run_stage(ctx, "optimize")
+    assert plain.ok  # PRAGMA optimize and the WAL checkpoint are no-ops on PostgreSQL
+    assert not result.ok and "pg_dump" in result.detail

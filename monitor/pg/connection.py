@@ -340,6 +340,13 @@ class PgConnection:
         if self.in_transaction:
             self.execute("ROLLBACK")
 
+    def backup(self, target: Any, **kwargs: Any) -> None:
+        """SQLite's file backup has no PostgreSQL counterpart here: back the server up instead."""
+        raise sqlite3.NotSupportedError(
+            "the archive is on PostgreSQL: back it up with pg_dump or the server's own backups "
+            "(groundswell archive export-sqlite writes an SQLite copy)"
+        )
+
     def close(self) -> None:
         if self._active is not None:
             self._active.close()
