@@ -14,7 +14,14 @@ Each distinct statement is translated once (an LRU cache per connection) with sq
 * ``json_object`` → ``json_build_object``; ``ON CONFLICT (col NULLS FIRST)`` → ``ON CONFLICT (col)``;
 * ``PRAGMA``: ``table_info(t)`` is answered from the catalog, the tuning pragmas are no-ops;
   ``BEGIN IMMEDIATE``/``EXCLUSIVE`` is ``BEGIN``;
-* a single-row ``INSERT`` gets ``RETURNING`` the table's row id, for ``cursor.lastrowid``.
+* a single-row ``INSERT`` gets ``RETURNING`` the table's row id, for ``cursor.lastrowid``;
+* bare columns of an aggregate query take the row holding the ``max()``/``min()``
+  (``(array_agg(col ORDER BY key))[1]``); subqueries in ``FROM`` get an alias; ``CROSS JOIN …
+  ON`` is a join; ``SELECT *`` leaves out the columns only PostgreSQL has (``HIDDEN_COLUMNS``);
+* ``CREATE TABLE``: an ``INTEGER PRIMARY KEY`` becomes an identity column (``rowid`` generated
+  from it), other tables get an identity ``rowid`` unless ``WITHOUT ROWID``;
+* reads that must lock inside a transaction (the audit head, the outbox claim) carry a
+  ``locking_sql`` variant; sorted unlimited queries are marked to stream.
 
 What remains SQLite-only (FTS5 ``MATCH``, ``sqlite_master``, ``pragma_table_info``, ``rowid``,
 ``julianday``…) is provided on the PostgreSQL side by the compatibility objects of migration
