@@ -259,3 +259,11 @@ def test_optimize_stage_with_backups_says_what_to_use(pg_archive: str, tmp_path:
         result = run_stage(ctx, "optimize")
     assert plain.ok  # PRAGMA optimize and the WAL checkpoint are no-ops on PostgreSQL
     assert not result.ok and "pg_dump" in result.detail
+
+
+def test_connections_to_one_database_share_translations(pg_archive: str) -> None:
+    with PgStore.open(pg_archive) as first, PgStore.open(pg_archive) as second:
+        sql = "SELECT count(*) FROM posts WHERE lang = ? COLLATE NOCASE"
+        assert first.conn.execute(sql, ("EN",)).fetchone() == (0,)
+        assert second.conn.translator is first.conn.translator
+        assert second.conn.translator.translate(sql) is first.conn.translator.translate(sql)

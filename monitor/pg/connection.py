@@ -25,7 +25,7 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import TransactionStatus
 
-from monitor.pg.translate import TableInfo, Translated, Translator
+from monitor.pg.translate import TableInfo, Translated, Translator, shared_translator
 
 __all__ = ["PgConnection", "PgCursor", "PgDatabase", "PgTable"]
 
@@ -200,12 +200,12 @@ class PgCursor:
 class PgConnection:
     """SQLite-style access to one PostgreSQL database (autocommit; ``BEGIN`` opens a transaction)."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], translator: Translator | None = None) -> None:
         self._raw = conn
         self._active: PgCursor | None = None
         _configure(conn)
         self._tables: dict[str, TableInfo | None] = {}
-        self.translator = Translator(self._table_info)
+        self.translator = translator or Translator()
         self.total_changes = 0
         self.row_factory: Any = None
 
@@ -215,7 +215,9 @@ class PgConnection:
             raw = psycopg.connect(dsn, autocommit=True, connect_timeout=int(connect_timeout))
         except psycopg.Error as exc:
             raise _sqlite_error(exc) from exc
-        return cls(raw)
+        info = raw.info
+        database = f"{info.user}@{info.host}:{info.port}/{info.dbname}"
+        return cls(raw, shared_translator(database))
 
     @property
     def raw(self) -> psycopg.Connection[Any]:
@@ -355,7 +357,7 @@ class PgConnection:
     # -- translation --------------------------------------------------------------------------
 
     def _translate(self, sql: str) -> Translated:
-        return self.translator.translate(sql)
+        return self.translator.translate(sql, self._table_info)
 
     def _table_info(self, table: str) -> TableInfo | None:
         if table in self._tables:
@@ -396,7 +398,7 @@ class PgConnection:
     def forget_tables(self) -> None:
         """Drop cached table facts (after a migration changed them) and translations."""
         self._tables.clear()
-        self.translator = Translator(self._table_info)
+        self.translator.clear()
 
 
 class PgTable:

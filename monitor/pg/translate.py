@@ -31,6 +31,8 @@ What remains SQLite-only (FTS5 ``MATCH``, ``sqlite_master``, ``pragma_table_info
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -39,7 +41,14 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-__all__ = ["HIDDEN_COLUMNS", "TableInfo", "TranslateError", "Translated", "Translator"]
+__all__ = [
+    "HIDDEN_COLUMNS",
+    "TableInfo",
+    "TranslateError",
+    "Translated",
+    "Translator",
+    "shared_translator",
+]
 
 _Node = Any  # a sqlglot syntax tree node
 _MARK = "gs_param_{}_"
@@ -514,11 +523,59 @@ def _fix_functions(tree: _Node) -> None:
 
 
 class Translator:
-    """Translates statements for one connection; ``table_info`` looks tables up in the catalog."""
+    """Translates statements and keeps each result (an LRU of ``cache_size`` statements).
 
-    def __init__(self, table_info: Callable[[str], TableInfo | None], cache_size: int = 2048):
-        self._table_info = table_info
-        self.translate: Callable[[str], Translated] = lru_cache(maxsize=cache_size)(self._translate)
+    One translator can serve every connection to the same database (see
+    :func:`shared_translator`): ``translate(sql, table_info)`` looks a table up through the
+    calling connection only when no earlier call has.
+    """
+
+    def __init__(
+        self, table_info: Callable[[str], TableInfo | None] | None = None, cache_size: int = 2048
+    ) -> None:
+        self._default_lookup = table_info
+        self._size = cache_size
+        self._cache: OrderedDict[str, Translated] = OrderedDict()
+        self._tables: dict[str, TableInfo] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def translate(
+        self, sql: str, table_info: Callable[[str], TableInfo | None] | None = None
+    ) -> Translated:
+        """The PostgreSQL form of ``sql`` (cached)."""
+        with self._lock:
+            found = self._cache.get(sql)
+            if found is not None:
+                self._cache.move_to_end(sql)
+                return found
+        self._local.lookup = table_info or self._default_lookup
+        try:
+            result = self._translate(sql)
+        finally:
+            self._local.lookup = None
+        with self._lock:
+            self._cache[sql] = result
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
+        return result
+
+    def clear(self) -> None:
+        """Forget every translation and table (after a migration changed the schema)."""
+        with self._lock:
+            self._cache.clear()
+            self._tables.clear()
+
+    def _table_info(self, name: str) -> TableInfo | None:
+        with self._lock:
+            if name in self._tables:
+                return self._tables[name]
+        lookup = getattr(self._local, "lookup", None)
+        info = lookup(name) if lookup is not None else None
+        if info is not None:
+            with self._lock:
+                self._tables[name] = info
+        return info
 
     def _translate(self, sql: str) -> Translated:
         if _BEGIN_RE.match(sql):
@@ -688,3 +745,10 @@ class Translator:
         if returning is not None:
             returning = f'"{returning}"'
         return suffix, returning
+
+
+@lru_cache(maxsize=64)
+def shared_translator(database: str) -> Translator:
+    """The translator for every connection to ``database`` (a key without credentials), so a
+    process that opens the archive once per job translates each statement once."""
+    return Translator()
