@@ -1,6 +1,7 @@
 """SQLite statements, as the application writes them, rewritten for PostgreSQL.
 
-Each distinct statement is translated once (an LRU cache per connection) with sqlglot
+Each distinct statement is translated once (an LRU cache shared by a process's connections to one
+database) with sqlglot
 (``read="sqlite", write="postgres"``) plus the fix-ups sqlglot does not make:
 
 * placeholders: ``?``, ``?NNN`` and ``:name`` become ``%s``, with the order in which the caller's
