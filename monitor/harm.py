@@ -201,7 +201,8 @@ def _shared_cue_finder() -> Callable[[str, str | None], list[str]] | None:
         module = importlib.import_module("monitor.nlp.cues")
     except ImportError:
         return None
-    finder = getattr(module, "find_cues", None)
+    matcher = getattr(module, "CueMatcher", None)  # compiled once, not once per text
+    finder = matcher().find if callable(matcher) else getattr(module, "find_cues", None)
     if not callable(finder):
         return None
 
