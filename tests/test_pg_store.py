@@ -267,3 +267,42 @@ def test_connections_to_one_database_share_translations(pg_archive: str) -> None
         assert first.conn.execute(sql, ("EN",)).fetchone() == (0,)
         assert second.conn.translator is first.conn.translator
         assert second.conn.translator.translate(sql) is first.conn.translator.translate(sql)
+
+
+def test_two_workers_storing_the_same_new_post(pg_archive: str) -> None:
+    """The second insert waits for the first worker's uncommitted row, then keeps it."""
+    import threading
+
+    results: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def second_worker(store: PgStore) -> None:
+        try:
+            results["second"] = store.upsert_posts([(_post("same"), ["Other"])], seen_at=T0)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    with (
+        PgStore.open(pg_archive) as first,
+        PgStore.open(pg_archive) as second,
+        PgStore.open(pg_archive) as watcher,
+    ):
+        with first.transaction():
+            results["first"] = first.upsert_posts([(_post("same"), ["Acme"])], seen_at=T0)
+            worker = threading.Thread(target=second_worker, args=(second,))
+            worker.start()
+            waiting = 0
+            for _ in range(5000):  # until the second worker waits on our uncommitted row
+                (waiting,) = watcher.conn.raw.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                ).fetchone()  # type: ignore[misc]
+                if waiting:
+                    break
+            assert waiting == 1
+        worker.join(timeout=30)
+        assert errors == []
+        assert results["first"].new_ids == ("rss:same",)
+        assert results["second"].new_ids == () and results["second"].new == 0
+        brands = {r[0] for r in watcher.conn.execute("SELECT brand FROM post_brands")}
+        assert brands == {"Acme", "Other"}

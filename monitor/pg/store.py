@@ -251,12 +251,22 @@ class PgStore:
                     if last != snap.counts():
                         snapshot_rows.append((post_id, seen, *snap.counts()))
             with raw.cursor() as cur:
+                inserted: set[str] = set()
                 if new_rows:
+                    # Another worker may store the same post between our look-up and this
+                    # insert (SQLite's BEGIN IMMEDIATE rules that out): its row stands.
                     columns = (*_POST_COLUMNS, "fold_body", "fold_author")
                     marks = ", ".join(["%s"] * len(columns))
                     cur.executemany(
-                        f"INSERT INTO posts ({', '.join(columns)}) VALUES ({marks})", new_rows
+                        f"INSERT INTO posts ({', '.join(columns)}) VALUES ({marks}) "
+                        "ON CONFLICT (id) DO NOTHING RETURNING id",
+                        new_rows,
+                        returning=True,
                     )
+                    while True:
+                        inserted.update(row[0] for row in cur.fetchall())
+                        if not cur.nextset():
+                            break
                 if updates:
                     cur.executemany(
                         "UPDATE posts SET last_seen_at = %s, "
@@ -281,9 +291,8 @@ class PgStore:
                         "comments = excluded.comments, views = excluded.views",
                         snapshot_rows,
                     )
-        return UpsertResult(
-            len(new_rows), len(updates), len(snapshot_rows), tuple(row[0] for row in new_rows)
-        )
+        new_ids = tuple(row[0] for row in new_rows if row[0] in inserted)
+        return UpsertResult(len(new_ids), len(updates), len(snapshot_rows), new_ids)
 
     def _existing(self, ids: list[str]) -> dict[str, tuple[str, tuple | None]]:
         found: dict[str, tuple[str, tuple | None]] = {}
