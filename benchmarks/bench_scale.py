@@ -336,6 +336,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     worker_counts = [int(n) for n in args.workers.split(",")]
+    load_before = os.getloadavg()[0]
     cores = os.cpu_count() or 1
     expected = args.brands * args.sources * args.items
     server = None
@@ -392,6 +393,10 @@ def main() -> None:
         f"workload: {args.brands} brands x {args.sources} sources, {expected} posts "
         f"(collect from loopback + classify + score + alert), {cores} cores, "
         f"workers' archive: {args.archive}"
+    )
+    print(
+        f"load average: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+        "(other work on the machine skews every figure below)"
     )
     print(
         f"single process (SQLite, groundswell run chain): {single:.1f} s, {expected / single:.1f} posts/s"
