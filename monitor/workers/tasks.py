@@ -21,6 +21,9 @@ stage NAME     maintenance  stage:NAME            stage:NAME
   the same job; it and the alert engine's timers share one lock, since both rewrite alert groups.
 * ``deliver`` is serialised cluster-wide, and each outbox row is claimed with a lease before it is
   sent, so two workers never send the same idempotency key.
+* A worker takes the job furthest down the pipeline first (priorities: deliver 30, score and
+  alert 20, classify 10, collect 0, maintenance -10), so a new post reaches an alert before the
+  next round of polls is worked through.
 * Infrastructure errors (archive locked, queue database gone) raise and are retried with
   backoff; a source that fails is recorded in ``source_state`` and its circuit breaker, as in
   ``groundswell run``, and is not retried here.
@@ -174,7 +177,7 @@ def build_app(dsn: str, *, pool_size: int = 4) -> procrastinate.App:
     app = procrastinate.App(connector=connector)
     retry = procrastinate.RetryStrategy(max_attempts=3, exponential_wait=2)
 
-    @app.task(name="collect", queue="collect", pass_context=True, retry=retry)
+    @app.task(name="collect", queue="collect", priority=0, pass_context=True, retry=retry)
     def collect(context: procrastinate.JobContext, source: str, brand: str | None = None) -> int:
         runtime = _runtime(context)
         job_id = collect_lock(source, brand)
@@ -190,7 +193,7 @@ def build_app(dsn: str, *, pool_size: int = 4) -> procrastinate.App:
             )
         return len(new_ids)
 
-    @app.task(name="classify", queue="process", pass_context=True, retry=retry)
+    @app.task(name="classify", queue="process", priority=10, pass_context=True, retry=retry)
     def classify(context: procrastinate.JobContext, post_ids: list[str] | None = None) -> int:
         runtime = _runtime(context)
 
@@ -206,7 +209,7 @@ def build_app(dsn: str, *, pool_size: int = 4) -> procrastinate.App:
             defer_quietly(context.app, "score", lock="score-alert", queueing="score")
         return result.count
 
-    @app.task(name="score", queue="process", pass_context=True, retry=retry)
+    @app.task(name="score", queue="process", priority=20, pass_context=True, retry=retry)
     def score(context: procrastinate.JobContext) -> int:
         runtime = _runtime(context)
         scored = _run(runtime, "score", STAGES["score"])
@@ -224,18 +227,18 @@ def build_app(dsn: str, *, pool_size: int = 4) -> procrastinate.App:
             defer_quietly(context.app, "deliver", lock="deliver", queueing="deliver")
         return scored.count
 
-    @app.task(name="alert", queue="process", pass_context=True, retry=retry)
+    @app.task(name="alert", queue="process", priority=20, pass_context=True, retry=retry)
     def alert_tick(context: procrastinate.JobContext) -> int:
         result = _run(_runtime(context), "alert", STAGES["alert"])
         if result.count:
             defer_quietly(context.app, "deliver", lock="deliver", queueing="deliver")
         return result.count
 
-    @app.task(name="deliver", queue="deliver", pass_context=True, retry=retry)
+    @app.task(name="deliver", queue="deliver", priority=30, pass_context=True, retry=retry)
     def deliver(context: procrastinate.JobContext) -> int:
         return _run(_runtime(context), "deliver", STAGES["deliver"]).count
 
-    @app.task(name="stage", queue="maintenance", pass_context=True, retry=retry)
+    @app.task(name="stage", queue="maintenance", priority=-10, pass_context=True, retry=retry)
     def stage(context: procrastinate.JobContext, name: str) -> int:
         if name not in MAINTENANCE_STAGES:
             raise ValueError(f"not a maintenance stage: {name!r}")
