@@ -217,6 +217,54 @@ _BAND_OFFSET = {"text": 0, "title": BANDS}  # title bands live beside the text b
 CANDIDATES_PER_POST = 5  # stories sharing the most LSH bands with a post
 
 
+_IN_CHUNK = 500  # keys per IN (...) list, under SQLite's host-parameter limit
+
+
+def _candidates(
+    store: Store, keys: np.ndarray, rows: np.ndarray, since: str, offset: int
+) -> list[tuple[int, str]]:
+    """``(row, story)`` pairs: for each row, the ``CANDIDATES_PER_POST`` stories of the window
+    sharing the most LSH bands with it (ties broken by story id).
+
+    One indexed ``band = ? AND key IN (...)`` lookup per band and chunk of distinct keys; nothing
+    is written, so probing needs no transaction.
+    """
+    found_rows: list[np.ndarray] = []
+    found_story: list[str] = []
+    for band in range(keys.shape[1]):
+        column = keys[rows, band]
+        order = np.argsort(column, kind="stable")
+        ordered = column[order]
+        distinct = np.unique(ordered).tolist()
+        for start in range(0, len(distinct), _IN_CHUNK):
+            chunk = distinct[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for key, story in store.conn.execute(
+                f"SELECT key, story_id FROM story_bands WHERE band = ? AND key IN ({marks}) "
+                "AND at >= ?",
+                [band + offset, *chunk, since],
+            ):
+                low = int(np.searchsorted(ordered, key, side="left"))
+                high = int(np.searchsorted(ordered, key, side="right"))
+                found_rows.append(rows[order[low:high]])
+                found_story.extend([story] * (high - low))
+    if not found_story:
+        return []
+    names = sorted(set(found_story))
+    code_of = {name: code for code, name in enumerate(names)}
+    which = np.concatenate(found_rows).astype(np.int64)
+    codes = np.fromiter((code_of[n] for n in found_story), dtype=np.int64, count=len(found_story))
+    pair, counts = np.unique(which * len(names) + codes, return_counts=True)
+    idx, story = pair // len(names), pair % len(names)
+    ranked = np.lexsort((story, -counts, idx))  # per row: most shared bands, then story id
+    idx, story = idx[ranked], story[ranked]
+    starts = np.ones(len(idx), dtype=bool)
+    starts[1:] = idx[1:] != idx[:-1]
+    rank = np.arange(len(idx)) - np.maximum.accumulate(np.where(starts, np.arange(len(idx)), 0))
+    keep = rank < CANDIDATES_PER_POST
+    return [(i, names[c]) for i, c in zip(idx[keep].tolist(), story[keep].tolist(), strict=True)]
+
+
 def _existing_matches(
     store: Store,
     sigs: np.ndarray,
@@ -234,41 +282,19 @@ def _existing_matches(
     """
     if not len(rows):
         return {}
-    with store.transaction() as conn:
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS story_probe (band INTEGER, key INTEGER, idx INTEGER)"
-        )
-        conn.execute("DELETE FROM story_probe")
-        conn.executemany(
-            "INSERT INTO story_probe (band, key, idx) VALUES (?, ?, ?)",
-            [
-                (band + _BAND_OFFSET[kind], key, int(i))
-                for i in rows
-                for band, key in enumerate(keys[i].tolist())
-            ],
-        )
-        # Only the few stories sharing the most bands with a post are worth verifying.
-        pairs = conn.execute(
-            "SELECT idx, story_id FROM (SELECT p.idx AS idx, b.story_id AS story_id, "
-            "ROW_NUMBER() OVER (PARTITION BY p.idx ORDER BY count(*) DESC, b.story_id) AS n "
-            "FROM story_probe p JOIN story_bands b ON b.band = p.band AND b.key = p.key "
-            "WHERE b.at >= ? GROUP BY p.idx, b.story_id) WHERE n <= ?",
-            (since, CANDIDATES_PER_POST),
-        ).fetchall()
-        conn.execute("DELETE FROM story_probe")
+    pairs = _candidates(store, keys, rows, since, _BAND_OFFSET[kind])
     if not pairs:
         return {}
     stories = sorted({story for _, story in pairs})
     sample_sigs: list[bytes] = []
     sample_story: list[str] = []
-    for start in range(0, len(stories), 500):
-        chunk = stories[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for story, blob in store.conn.execute(
-            f"SELECT story_id, signature FROM (SELECT story_id, signature, ROW_NUMBER() OVER "
-            f"(PARTITION BY story_id ORDER BY at, post_id) AS n FROM story_signatures "
-            f"WHERE kind = ? AND story_id IN ({marks})) WHERE n <= {SAMPLES_PER_STORY}",
-            [kind, *chunk],
+    # The earliest signatures of each candidate, read through the (story_id, kind, at) index: a
+    # story that spread to thousands of copies costs as little as a small one.
+    for story in stories:
+        for (blob,) in store.conn.execute(
+            "SELECT signature FROM story_signatures WHERE story_id = ? AND kind = ? "
+            f"ORDER BY at, post_id LIMIT {SAMPLES_PER_STORY}",
+            (story, kind),
         ):
             if len(blob) == NUM_PERM * 4:
                 sample_sigs.append(blob)
@@ -291,6 +317,42 @@ def _existing_matches(
         if score >= threshold and (idx not in best or score > best[idx][1]):
             best[idx] = (sample_story[row], score)
     return best
+
+
+def _band_rows(
+    key_blocks: Sequence[np.ndarray],
+    row_blocks: Sequence[np.ndarray],
+    assigned: Sequence[str],
+    seen: Sequence[str],
+) -> list[tuple[int, int, str, str]]:
+    """``story_bands`` rows: one per band, key and story, with the newest first-seen time among
+    the posts that produced it (``key_blocks[k]`` holds the band keys of posts ``row_blocks[k]``,
+    text bands first, headline bands after them; posts are ordered by first-seen time)."""
+    band_parts, key_parts, row_parts = [], [], []
+    for block, (found, which) in enumerate(zip(key_blocks, row_blocks, strict=True)):
+        band_parts.append(np.tile(np.arange(BANDS, dtype=np.int64) + block * BANDS, len(which)))
+        key_parts.append(found.reshape(-1))
+        row_parts.append(np.repeat(which.astype(np.int64), BANDS))
+    band, key, row = (np.concatenate(p) for p in (band_parts, key_parts, row_parts))
+    if not len(row):
+        return []
+    names = sorted(set(assigned))
+    code_of = {name: code for code, name in enumerate(names)}
+    codes = np.fromiter((code_of[a] for a in assigned), dtype=np.int64, count=len(assigned))
+    story = codes[row]
+    order = np.lexsort((row, story, key, band))  # within a slot the last post is the newest
+    band, key, story, row = band[order], key[order], story[order], row[order]
+    last = np.ones(len(row), dtype=bool)
+    last[:-1] = (band[1:] != band[:-1]) | (key[1:] != key[:-1]) | (story[1:] != story[:-1])
+    return list(
+        zip(
+            band[last].tolist(),
+            key[last].tolist(),
+            [names[c] for c in story[last].tolist()],
+            [seen[r] for r in row[last].tolist()],
+            strict=True,
+        )
+    )
 
 
 def assign_stories(
@@ -444,15 +506,16 @@ def assign_stories(
             "VALUES (?, ?, ?, ?, ?)",
             [(ids[i], kind, assigned[i], rows[i][5], sig.tobytes()) for kind, i, sig, _ in indexed],
         )
-        bands: dict[tuple[int, int, str], str] = {}
-        for kind, i, _, row_keys in indexed:
-            for band, key in enumerate(row_keys.tolist()):
-                slot = (band + _BAND_OFFSET[kind], key, assigned[i])
-                bands[slot] = max(bands.get(slot, ""), rows[i][5])
         conn.executemany(
             "INSERT INTO story_bands (band, key, story_id, at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (band, key, story_id) DO UPDATE SET at = max(at, excluded.at)",
-            [(*slot, at) for slot, at in bands.items()],
+            "ON CONFLICT (band, key, story_id) DO UPDATE SET at = excluded.at "
+            "WHERE excluded.at > story_bands.at",
+            _band_rows(
+                [keys[usable], title_keys[title_usable]],
+                [np.flatnonzero(usable), np.flatnonzero(title_usable)],
+                assigned,
+                [row[5] for row in rows],
+            ),
         )
         # Entries older than the window can no longer be joined: keep the index small.
         conn.execute("DELETE FROM story_bands WHERE at < ?", (since,))
