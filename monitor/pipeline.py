@@ -1,19 +1,25 @@
 """Pipeline stages as plain functions: the scheduler, the CLI and the tests all call these.
 
-``poll`` is the collect stage: every enabled source (× brand for search sources) is fetched
-concurrently, matched against the brand queries, and stored. One failing source is recorded in
-``source_state`` and never stops the others; what was fetched is stored before anything else runs.
+``poll`` is the collect stage: every enabled source (× brand for search sources) is fetched and
+matched against the brand queries concurrently, and stored by the calling thread as results
+arrive, while other fetches proceed. Results that are ready together commit in one transaction,
+each result's posts with its source cursor (a crash keeps both or neither); new posts are grouped
+into stories after each commit. One failing source is recorded in ``source_state`` and never stops
+the others; what was fetched is stored before anything else runs.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from monitor.config import Brand, Config, SourceSpec
 from monitor.query import Document, Query
@@ -30,6 +36,9 @@ from sources.settings import collect_settings
 __all__ = ["PollReport", "SourceReport", "document_of", "match_brands", "poll", "state_key"]
 
 log = logging.getLogger("groundswell.pipeline")
+
+GROUP_RESULTS = 50  # collect results stored in one transaction when they are ready together
+STORY_BATCH = 5_000  # new posts that wait for story assignment while results keep arriving
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +131,9 @@ def poll(
     jobs: list[tuple[SourceSpec, Brand | None, SourceState, Collector]] = []
     reports: list[SourceReport] = []
     started_at = clock()
+    classes: dict[str, type[Collector]] = {}
     for spec in specs:
-        cls = collector_class(spec.type)
+        cls = classes.get(spec.type) or classes.setdefault(spec.type, collector_class(spec.type))
         collector = cls(spec, client, clock)
         for target in _targets(spec, cls, config.brands):
             if brand is not None and target is not None and target.name != brand:
@@ -138,17 +148,40 @@ def poll(
                 continue
             jobs.append((spec, target, state, collector))
 
+    done: queue.SimpleQueue[int] = queue.SimpleQueue()
+    stored: dict[int, SourceReport] = {}
     with ThreadPoolExecutor(
         max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="collect"
     ) as pool:
-        futures: list[
-            tuple[tuple[SourceSpec, Brand | None, SourceState, Collector], float, Future[Collected]]
-        ] = []
-        for job in jobs:
-            futures.append((job, time.perf_counter(), pool.submit(job[3].collect, job[2], job[1])))
-        # Results are stored on this thread, one transaction per source, as they arrive in order.
-        for (spec, target, state, _), started, future in futures:
-            reports.append(_finish(config, store, spec, target, state, future, started, clock))
+        started: list[float] = []
+        futures: list[Future[tuple[Collected, list[tuple[Post, list[str]]]]]] = []
+        for index, (_, target, state, collector) in enumerate(jobs):
+            started.append(time.perf_counter())
+            future = pool.submit(_collect_and_match, collector, state, target, config.brands)
+            future.add_done_callback(partial(_announce, done, index))
+            futures.append(future)
+        # A single writer (this thread) stores results as they finish, while other fetches
+        # proceed: whatever is ready together goes into one transaction.
+        waiting = len(jobs)
+        fresh: list[str] = []
+        while waiting:
+            group = [done.get()]
+            while len(group) < GROUP_RESULTS:
+                try:
+                    group.append(done.get_nowait())
+                except queue.Empty:
+                    break
+            waiting -= len(group)
+            items = [(i, jobs[i], futures[i], started[i]) for i in group]
+            for index, source_report in _store_group(config, store, items, clock):
+                stored[index] = source_report
+            fresh.extend(i for index in group for i in stored[index].new_ids)
+            # Stories are assigned when the writer would otherwise wait (nothing else finished)
+            # or when enough posts wait for one: under load, fewer and larger batches.
+            if fresh and (done.empty() or len(fresh) >= STORY_BATCH):
+                _assign(store, fresh, clock())
+                fresh = []
+    reports.extend(stored[index] for index in range(len(jobs)))
     report = PollReport(tuple(reports))
     # Posts a crash left without a story (stored, then killed before clustering) join this round.
     orphans = [
@@ -157,12 +190,69 @@ def poll(
             "SELECT id FROM posts WHERE story_id IS NULL ORDER BY first_seen_at DESC LIMIT 5000"
         )
     ]
-    pending = list(dict.fromkeys([*report.new_ids, *orphans]))
-    if pending:
+    if orphans:
         from monitor.stories import assign_stories
 
-        assign_stories(store, pending, clock())
+        assign_stories(store, orphans, clock())
     return report
+
+
+def _announce(done: queue.SimpleQueue[int], index: int, _: Future[Any]) -> None:
+    done.put(index)
+
+
+def _collect_and_match(
+    collector: Collector, state: SourceState, brand: Brand | None, brands: Sequence[Brand]
+) -> tuple[Collected, list[tuple[Post, list[str]]]]:
+    """Fetch, parse and match one source (× brand): the part that runs on a worker thread."""
+    collected = collector.collect(state, brand)
+    matched = [(post, names) for post in collected.posts if (names := _brands_for(post, brands))]
+    return collected, matched
+
+
+def _assign(store: Store, post_ids: Sequence[str], now: datetime) -> None:
+    """Group freshly stored posts into stories; if the archive refuses, the end of the round
+    (or the next one) picks them up as posts without a story."""
+    from monitor.stories import assign_stories
+
+    try:
+        assign_stories(store, post_ids, now)
+    except sqlite3.Error as exc:
+        log.warning("story assignment deferred: %s", exc)
+
+
+_Job = tuple[SourceSpec, Brand | None, SourceState, Collector]
+
+
+def _store_group(
+    config: Config,
+    store: Store,
+    items: Sequence[
+        tuple[int, _Job, Future[tuple[Collected, list[tuple[Post, list[str]]]]], float]
+    ],
+    clock: Callable[[], datetime],
+) -> list[tuple[int, SourceReport]]:
+    """Store several finished results in one transaction, each result's posts together with its
+    cursor; if the archive refuses the group, every result is retried in its own transaction
+    (so one result's database error is recorded against that source alone)."""
+    if len(items) > 1:
+        try:
+            with store.transaction():
+                return [
+                    (
+                        index,
+                        _finish(config, store, spec, brand, state, future, started, clock, True),
+                    )
+                    for index, (spec, brand, state, _), future, started in items
+                ]
+        except sqlite3.Error as exc:
+            log.warning(
+                "storing %d results together failed (%s); storing one by one", len(items), exc
+            )
+    return [
+        (index, _finish(config, store, spec, brand, state, future, started, clock))
+        for index, (spec, brand, state, _), future, started in items
+    ]
 
 
 def _skipped(spec: SourceSpec, state: SourceState) -> SourceReport:
@@ -195,9 +285,10 @@ def _finish(
     spec: SourceSpec,
     brand: Brand | None,
     state: SourceState,
-    future: Future[Collected],
+    future: Future[tuple[Collected, list[tuple[Post, list[str]]]]],
     started: float,
     clock: Callable[[], datetime],
+    in_group: bool = False,
 ) -> SourceReport:
     now = clock()
     attempt = state.evolve(
@@ -207,7 +298,7 @@ def _finish(
     brand_name = brand.name if brand else None
     breaker = collect_settings(config).breaker
     try:
-        collected = future.result()
+        collected, matched = future.result()
     except SourceError as exc:
         failed = breaker_after_failure(
             attempt,
@@ -227,9 +318,6 @@ def _finish(
             f"internal error in collector: {type(exc).__name__}: {exc}",
             started,
         )
-    matched = [
-        (post, names) for post in collected.posts if (names := _brands_for(post, config.brands))
-    ]
     try:
         # Posts and the source's cursor commit together: a crash or a full disk either keeps
         # both or neither, so the next poll neither skips nor re-stores anything.
@@ -247,6 +335,8 @@ def _finish(
             )
             store.save_state(new_state)
     except sqlite3.Error as exc:
+        if in_group:
+            raise
         message = f"could not write to the archive ({exc}); nothing from this poll was kept"
         try:
             return _record_failure(store, spec, attempt, brand_name, message, started)
