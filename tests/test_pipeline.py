@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.config import parse_config
+from monitor.config import Config, parse_config
 from monitor.loopback import LoopbackServer, Reply
-from monitor.pipeline import poll
-from monitor.store import Store
+from monitor.pipeline import _store_group, poll
+from monitor.store import SourceState, Store
+from sources.base import Collected
 from sources.http import HttpClient, RetryPolicy
 
 FIX = Path(__file__).parent / "fixtures" / "rss"
@@ -95,3 +98,92 @@ def test_posts_left_without_a_story_are_clustered_next_round(
     assert (
         store.conn.execute("SELECT count(*) FROM posts WHERE story_id IS NULL").fetchone()[0] == 0
     )
+
+
+def numbered_feed(prefix: str, count: int = 3) -> bytes:
+    items = "".join(
+        f"<item><guid>{prefix}-{n}</guid><title>Acme Air story {prefix} {n}</title>"
+        f"<link>https://news.example/{prefix}/{n}</link>"
+        f"<description>Acme Air lost bag number {n} on flight {prefix}</description></item>"
+        for n in range(count)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{prefix}</title>{items}'
+        "</channel></rss>"
+    ).encode()
+
+
+class FailingStore(Store):
+    """An archive that refuses the posts of one source (as a full disk would)."""
+
+    refuse: str = ""
+
+    def upsert_posts(self, items, seen_at=None, canonicalize=None):  # type: ignore[no-untyped-def]
+        items = list(items)
+        if any(post.source_name == self.refuse for post, _ in items):
+            raise sqlite3.OperationalError("database or disk is full")
+        return super().upsert_posts(items, seen_at, canonicalize)
+
+
+def finished_jobs(config: Config, store: Store) -> list:
+    from sources.rss import RssCollector, parse_feed
+
+    items = []
+    for index, spec in enumerate(config.sources):
+        state = SourceState(key=spec.name, source=spec.name, type=spec.type)
+        posts = parse_feed(numbered_feed(spec.name), source_name=spec.name).posts
+        future: Future = Future()
+        collected = Collected(posts, state.evolve(etag=f'"{spec.name}"'))
+        future.set_result((collected, [(p, ["Acme Air"]) for p in posts]))
+        items.append((index, (spec, None, state, RssCollector(spec, None)), future, 0.0))  # type: ignore[arg-type]
+    return items
+
+
+def test_results_ready_together_commit_once_each_with_its_cursor(
+    tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    config = parse_config(config_for(loopback, "/a", "/b", "/c"))
+    with Store.open(tmp_path / "g.db") as store:
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)
+        reports = _store_group(config, store, finished_jobs(config, store), lambda: NOW)
+        store.conn.set_trace_callback(None)
+        assert [r.ok for _, r in reports] == [True, True, True]
+        assert statements.count("COMMIT") == 1
+        assert store.count("posts") == 9
+        assert all((s := store.get_state(n)) and s.etag == f'"{n}"' for n in ("a", "b", "c"))
+
+
+def test_a_database_error_in_a_group_falls_back_to_one_transaction_per_result(
+    tmp_path: Path, loopback: LoopbackServer
+) -> None:
+    config = parse_config(config_for(loopback, "/a", "/b", "/c"))
+    with FailingStore.open(tmp_path / "g.db") as store:
+        assert isinstance(store, FailingStore)
+        store.refuse = "b"
+        reports = dict(_store_group(config, store, finished_jobs(config, store), lambda: NOW))
+        assert reports[0].ok and reports[2].ok and not reports[1].ok
+        assert "could not write to the archive" in (reports[1].error or "")
+        sources = {row[0] for row in store.conn.execute("SELECT DISTINCT source_name FROM posts")}
+        assert sources == {"a", "c"}
+        failed = store.get_state("b")
+        assert failed is not None and failed.etag is None and failed.last_error
+        assert (s := store.get_state("a")) is not None and s.etag == '"a"'
+
+
+def test_many_sources_polled_concurrently_are_all_stored_with_stories(
+    store: Store, loopback: LoopbackServer
+) -> None:
+    paths = [f"/feed{n}" for n in range(12)]
+    for path in paths:
+        loopback.routes[path] = Reply(200, numbered_feed(path.strip("/")), etag=False)
+    config = parse_config(config_for(loopback, *paths))
+    with client() as http:
+        report = poll(config, store, http, clock=lambda: NOW, workers=6)
+    assert [r.source for r in report.sources] == [p.strip("/") for p in paths]  # config order
+    assert all(r.ok and r.new == 3 for r in report.sources)
+    assert store.count("posts") == 36
+    assert (
+        store.conn.execute("SELECT count(*) FROM posts WHERE story_id IS NULL").fetchone()[0] == 0
+    )
+    assert all((s := store.get_state(p.strip("/"))) and s.last_success_at for p in paths)
