@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from monitor.config import Config, parse_config
 from monitor.loopback import LoopbackServer, Reply
 from monitor.pipeline import _store_group, poll
-from monitor.store import SourceState, Store
+from monitor.records import Post
+from monitor.store import SourceState, Store, UpsertResult
 from sources.base import Collected
 from sources.http import HttpClient, RetryPolicy
 
@@ -118,11 +121,16 @@ class FailingStore(Store):
 
     refuse: str = ""
 
-    def upsert_posts(self, items, seen_at=None, canonicalize=None):  # type: ignore[no-untyped-def]
-        items = list(items)
-        if any(post.source_name == self.refuse for post, _ in items):
+    def upsert_posts(
+        self,
+        items: Iterable[tuple[Post, Sequence[str]]],
+        seen_at: datetime | None = None,
+        canonicalize: Any = None,
+    ) -> UpsertResult:
+        batch = list(items)
+        if any(post.source_name == self.refuse for post, _ in batch):
             raise sqlite3.OperationalError("database or disk is full")
-        return super().upsert_posts(items, seen_at, canonicalize)
+        return super().upsert_posts(batch, seen_at, canonicalize)
 
 
 def finished_jobs(config: Config, store: Store) -> list:
