@@ -529,3 +529,30 @@ def test_service_in_queue_mode_enqueues_instead_of_running(
     assert counts["collect"] == {"todo": 2 * len(BRANDS)}
     assert counts["process"] == {"todo": 2} and counts["deliver"] == {"todo": 1}
     assert counts["maintenance"] == {"todo": 5}  # repoll, retention, digest, anchor, optimize
+
+
+def test_without_the_queue_database_limits_stay_local_and_run_refuses(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from monitor.cli import cli
+
+    nowhere = "postgresql://groundswell@127.0.0.1:1/none"
+    url = "https://news.example/rss"
+    rule = HostRule(concurrency=1, limit=2, period=1.0, burst=1)
+    waits: list[float] = []
+    limiter = SharedHostLimiter(
+        nowhere,
+        connect_timeout=1,
+        settings=CollectSettings(hosts={"news.example": rule}),
+        sleep=waits.append,
+    )
+    for _ in range(3):
+        with limiter.slot(url):
+            pass
+    limiter.close()
+    # Paced in this process instead: the second and third requests wait their turn.
+    assert len(waits) == 2 and waits[1] > waits[0] > 0
+    config = tmp_path / "gs.toml"
+    config.write_text(f'queue = "{nowhere}"\n[[brands]]\nname = "Acme"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["run", "-c", str(config), "--db", str(tmp_path / "a.db")])
+    assert result.exit_code == 1 and "cannot reach the queue database" in result.output
