@@ -4,8 +4,8 @@
 matched against the brand queries concurrently, and stored by the calling thread as results
 arrive, while other fetches proceed. Results that are ready together commit in one transaction,
 each result's posts with its source cursor (a crash keeps both or neither); new posts are grouped
-into stories after each commit. One failing source is recorded in ``source_state`` and never stops
-the others; what was fetched is stored before anything else runs.
+into stories in batches as they are stored. One failing source is recorded in ``source_state``
+and never stops the others; what was fetched is stored before anything else runs.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ __all__ = ["PollReport", "SourceReport", "document_of", "match_brands", "poll", 
 log = logging.getLogger("groundswell.pipeline")
 
 GROUP_RESULTS = 50  # collect results stored in one transaction when they are ready together
-STORY_BATCH = 5_000  # new posts that wait for story assignment while results keep arriving
+STORY_BATCH = 1_000  # new posts that wait for story assignment while results keep arriving
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +176,9 @@ def poll(
             for index, source_report in _store_group(config, store, items, clock):
                 stored[index] = source_report
             fresh.extend(i for index in group for i in stored[index].new_ids)
-            # Stories are assigned when the writer would otherwise wait (nothing else finished)
-            # or when enough posts wait for one: under load, fewer and larger batches.
-            if fresh and (done.empty() or len(fresh) >= STORY_BATCH):
+            # Stories are assigned in batches while later results are still being fetched
+            # (clustering costs little per post but much per call), the rest at the end.
+            if len(fresh) >= STORY_BATCH or (fresh and not waiting):
                 _assign(store, fresh, clock())
                 fresh = []
     reports.extend(stored[index] for index in range(len(jobs)))
