@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -191,23 +192,110 @@ def test_inbox_query_walks_an_index_without_sorting(store: Store, sort: str) -> 
     assert ("idx_inbox_risk" if sort == "risk" else "idx_inbox_at") in text, text
 
 
-@pytest.mark.parametrize("cap", [2, 10_000])
-def test_search_gives_the_same_pages_from_either_side(
-    store: Store, cap: int, monkeypatch: pytest.MonkeyPatch
+# Each plan the search can take, forced on a small archive by shrinking its thresholds:
+# (_FTS_CAP, _WALK_SET_CAP, _WALK_BUDGET, _FALLBACK_CAP).
+PLANS = {
+    "driven from the full-text index": (10_000, 10_000, 10_000, 10_000),
+    "inbox walk checking a match set": (2, 10_000, 10_000, 10_000),
+    "walk over budget, finished from the index": (2, 10_000, 5, 10_000),
+    "walk over budget, page stops with a cursor": (2, 10_000, 5, 2),
+    "walk re-checking every text": (2, 3, 10_000, 10_000),
+}
+SEARCHES = [
+    ("refund NEAR/2 arrived", {}),
+    ("refund", {"lang": "en"}),
+    ('"lovely trip" NOT refund', {"source": "rss"}),
+    ("refund", {"severity": "warning", "status": "all"}),
+    ("lovely", {"since": "2024-05-01", "until": "2024-05-01"}),
+    ("post", {"brand": "Acme", "lang": "de"}),
+]
+
+
+@pytest.mark.parametrize("plan", list(PLANS))
+def test_search_gives_the_same_pages_whatever_the_plan(
+    store: Store, plan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A common query walks the inbox order; a rare one is driven from FTS: same answer."""
+    """Same rows in the same order as filtering the plain inbox with the exact query, page
+    after page, whichever way the candidates are found."""
+    from monitor.query import parse
     from monitor.web import inbox
 
-    ids = _posts(store, 40)
-    for n, post_id in enumerate(ids[:12]):
-        _risk(store, post_id, n / 12, NOW, "warning")
+    ids = _posts(store, 60)
+    for n, post_id in enumerate(ids[:24]):
+        _risk(store, post_id, round((n % 5) / 5, 2), NOW, "warning" if n % 2 else "info")
     sync_inbox(store)
-    monkeypatch.setattr(inbox, "_FTS_CAP", cap)
-    for sort in ("risk", "time"):
-        got = _all_pages(store, InboxFilters(q="refund NEAR/2 arrived", sort=sort), size=4)
-        expected = [
-            i
-            for i in _all_pages(store, InboxFilters(sort=sort), size=50)
-            if int(i.split(":")[1]) % 3 == 0
-        ]
-        assert got == expected
+    for name, value in zip(
+        ("_FTS_CAP", "_WALK_SET_CAP", "_WALK_BUDGET", "_FALLBACK_CAP"), PLANS[plan], strict=True
+    ):
+        monkeypatch.setattr(inbox, name, value)
+    for q, extra in SEARCHES:
+        for sort in ("risk", "time"):
+            filters = InboxFilters.from_params({**extra, "sort": sort})
+            query = parse(q)
+            texts = {
+                r[0]: inbox._document(
+                    dict(
+                        zip(
+                            ("title", "text", "author", "site", "url", "lang", "source"),
+                            r[1:],
+                            strict=True,
+                        )
+                    )
+                )
+                for r in store.conn.execute(
+                    "SELECT id, title, text, author, site, url, lang, source FROM posts"
+                )
+            }
+            expected = [i for i in _all_pages(store, filters, size=50) if query.matches(texts[i])]
+            got = _all_pages(store, replace(filters, q=q), size=4)
+            assert got == expected, (plan, q, extra, sort)
+
+
+def test_a_search_stopped_by_its_budget_says_so(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from monitor.web import inbox
+
+    _posts(store, 30)
+    sync_inbox(store)
+    for name, value in (("_FTS_CAP", 1), ("_WALK_BUDGET", 3), ("_FALLBACK_CAP", 1)):
+        monkeypatch.setattr(inbox, name, value)
+    page = query_inbox(store, InboxFilters(q="refund"), page_size=5, now=NOW)
+    assert len(page.rows) == 1 and page.next_cursor  # ids 0..2 walked: only 0 matches
+    assert page.notes and "continue to the next page" in page.notes[0]
+
+
+@pytest.mark.parametrize("sort", ["risk", "time"])
+def test_search_walk_stays_in_index_order(
+    store: Store, sort: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A common term walks the sort index (no sort step) and checks matches against a set
+    built once, not by looking each match up in the inbox and sorting them all."""
+    from monitor.web import inbox
+
+    _posts(store, 20)
+    sync_inbox(store)
+    monkeypatch.setattr(inbox, "_FTS_CAP", 2)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    try:
+        query_inbox(store, InboxFilters(q="refund", sort=sort, lang="en"), page_size=3, now=NOW)
+    finally:
+        store.conn.set_trace_callback(None)
+    walk = next(s for s in statements if "+i.post_rowid IN" in s)
+    plan = " | ".join(
+        row[-1] for row in store.conn.execute(f"EXPLAIN QUERY PLAN {walk}").fetchall()
+    )
+    assert "USE TEMP B-TREE" not in plan, plan
+    assert ("idx_inbox_risk" if sort == "risk" else "idx_inbox_at") in plan, plan
+    assert "idx_inbox_post_rowid" not in plan, plan
+
+
+def test_inbox_rows_know_their_post_rowid(store: Store) -> None:
+    _posts(store, 5)
+    sync_inbox(store)
+    mismatched = store.conn.execute(
+        "SELECT count(*) FROM inbox i JOIN posts p ON p.id = i.post_id "
+        "WHERE i.post_rowid IS NOT p.rowid"
+    ).fetchone()[0]
+    assert mismatched == 0

@@ -14,13 +14,14 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from monitor.query import Document, QuerySyntaxError, parse
+from monitor.query import Document, Query, QuerySyntaxError, parse
 from monitor.records import isoformat, utcnow
 from monitor.store import Store
 from monitor.urls import site_of
@@ -49,11 +50,20 @@ STATUSES = (
 SEVERITIES = ("flagged", "critical", "warning", "info", "none")
 SENTIMENTS = ("negative", "neutral", "positive")
 SORTS = ("risk", "time")
-_MAX_SCAN = 5000  # rows examined per page when the search needs an exact re-check
-# A search matching at most this many posts is driven from the FTS index (its matches are
-# sorted); a more common one walks the inbox order and checks each post's text instead, since
-# then a page fills after a few hundred rows.
-_FTS_CAP = 8_000
+# How the search box finds a page (see ``query_inbox``). A query whose full-text prefilter
+# matches at most ``_FTS_CAP`` posts is driven from the index: its matches are joined to the
+# inbox and sorted. A more common one walks the inbox order and keeps the entries whose post
+# rowid is among the matches (a set SQLite builds once per query): with the rowid in the sort
+# index, that check needs no read of the inbox row. Past ``_WALK_SET_CAP`` matches building
+# the set costs more than checking the text of the few rows a page needs.
+_FTS_CAP = 5_000
+_WALK_SET_CAP = 300_000
+# A walk looks at no more than this many index entries per page; if the page is not full by
+# then (the filters and the query rarely meet), a query with at most ``_FALLBACK_CAP`` matches
+# finishes the page from the index, and a more common one stops with a cursor to go on from.
+_WALK_BUDGET = 120_000
+_FALLBACK_CAP = 60_000
+_MAX_SCAN = 5000  # posts whose text is re-checked for one page
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +216,8 @@ def sync_inbox(
     with store.transaction():
         if posts is not None:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO inbox (post_id, at, brand, source, lang) "
-                "SELECT p.id, coalesce(p.published_at, p.first_seen_at), "
+                "INSERT OR IGNORE INTO inbox (post_id, post_rowid, at, brand, source, lang) "
+                "SELECT p.id, p.rowid, coalesce(p.published_at, p.first_seen_at), "
                 "(SELECT min(b.brand) FROM post_brands b WHERE b.post_id = p.id), p.source, p.lang "
                 f"FROM posts p WHERE {posts.where.replace('rowid', 'p.rowid')}",
                 posts.args,
@@ -267,14 +277,6 @@ _SELECT = (
     "i.complaint, i.cues, i.status, i.assignee, i.snoozed_until, p.title, p.text, p.author, "
     "p.author_followers, p.url, p.site, p.source_name, p.story_id "
     "FROM inbox i CROSS JOIN posts p ON p.id = i.post_id"
-)
-
-
-# Driven by the full-text index: only the matching posts are joined and sorted.
-_SELECT_FTS = _SELECT.replace(
-    "FROM inbox i CROSS JOIN posts p ON p.id = i.post_id",
-    "FROM posts_fts CROSS JOIN posts p ON p.rowid = posts_fts.rowid "
-    "CROSS JOIN inbox i ON i.post_id = p.id",
 )
 
 
@@ -357,6 +359,14 @@ def _where(
         )
         clauses.append(exists if filters.competitor == "only" else f"NOT {exists}")
         args += list(competitors)
+    dates, dates_args = _dates(filters)
+    return clauses + dates, args + dates_args
+
+
+def _dates(filters: InboxFilters) -> tuple[list[str], list[Any]]:
+    """The date filters alone: the sort indexes can check them without reading rows."""
+    clauses: list[str] = []
+    args: list[Any] = []
     if filters.since:
         clauses.append("i.at >= ?")
         args.append(filters.since)
@@ -364,6 +374,26 @@ def _where(
         clauses.append("i.at < ?")
         args.append(filters.until + "T99")  # the whole 'until' day
     return clauses, args
+
+
+def _order(sort: str) -> str:
+    if sort == "risk":
+        return "ORDER BY i.risk DESC, i.at DESC, i.post_id DESC"
+    return "ORDER BY i.at DESC, i.post_id DESC"
+
+
+def _keyset(sort: str, op: str = "<") -> str:
+    if sort == "risk":
+        return f"(i.risk, i.at, i.post_id) {op} (?, ?, ?)"
+    return f"(i.at, i.post_id) {op} (?, ?)"
+
+
+def _key_columns(sort: str) -> str:
+    return "i.risk, i.at, i.post_id" if sort == "risk" else "i.at, i.post_id"
+
+
+def _encode_key(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
 
 
 def query_inbox(
@@ -375,80 +405,206 @@ def query_inbox(
     page_size: int = 50,
     now: datetime | None = None,
 ) -> InboxPage:
-    """One page of the inbox for ``filters``, with the cursor of the next page (or None)."""
+    """One page of the inbox for ``filters``, with the cursor of the next page (or None).
+
+    Without a search this is one range scan of a sort index. With one, candidates come in the
+    page's order from the full-text index (see ``_FTS_CAP``) and every candidate is re-checked
+    with the query's own evaluator, so NEAR, NOT and folding mean what they mean elsewhere.
+    """
     clauses, args = _where(filters, user, competitors, isoformat(now or utcnow()))
-    notes: list[str] = []
-    parsed = None
-    select = _SELECT
-    if filters.q:
-        try:
-            parsed = parse(filters.q)
-        except QuerySyntaxError as exc:
-            return InboxPage([], None, error=f"search: {exc}")
-        fts = parsed.fts()
-        if fts:
-            try:
-                found = store.conn.execute(
-                    "SELECT count(*) FROM (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? "
-                    "LIMIT ?)",
-                    (fts, _FTS_CAP + 1),
-                ).fetchone()[0]
-            except sqlite3.OperationalError as exc:
-                return InboxPage([], None, error=f"search failed: {exc}")
-            if found <= _FTS_CAP:
-                select = _SELECT_FTS
-                clauses.insert(0, "posts_fts MATCH ?")
-                args.insert(0, fts)
     sort = filters.sort
-    order = (
-        "ORDER BY i.risk DESC, i.at DESC, i.post_id DESC"
-        if sort == "risk"
-        else "ORDER BY i.at DESC, i.post_id DESC"
-    )
-    keyset = (
-        "(i.risk, i.at, i.post_id) < (?, ?, ?)" if sort == "risk" else "(i.at, i.post_id) < (?, ?)"
-    )
     cursor_key = _decode_cursor(filters.cursor, sort)
-    rows: list[dict[str, Any]] = []
-    scanned = 0
-    batch = page_size + 1 if parsed is None else max(4 * page_size, 200)
-    last_scanned: dict[str, Any] | None = None
-    exhausted = False
+    if not filters.q:
+        where = list(clauses)
+        params = list(args)
+        if cursor_key is not None:
+            where.append(_keyset(sort))
+            params += cursor_key
+        cur = store.conn.execute(
+            f"{_SELECT} WHERE {' AND '.join(where) or '1'} {_order(sort)} LIMIT ?",
+            [*params, page_size + 1],
+        )
+        rows = list(_dicts(cur))
+        next_cursor = _encode_cursor(rows[page_size - 1], sort) if len(rows) > page_size else None
+        rows = rows[:page_size]
+        _enrich(store, rows)
+        return InboxPage(rows, next_cursor)
     try:
-        while len(rows) <= page_size and scanned < _MAX_SCAN:
-            where = list(clauses)
-            params = list(args)
-            if cursor_key is not None:
-                where.append(keyset)
-                params += cursor_key
-            sql = f"{select} WHERE {' AND '.join(where) or '1'} {order} LIMIT ?"
-            cur = store.conn.execute(sql, [*params, batch])
-            names = [d[0] for d in cur.description]
-            fetched = [dict(zip(names, row, strict=True)) for row in cur]
-            scanned += len(fetched)
-            for item in fetched:
-                last_scanned = item
-                if parsed is None or parsed.matches(_document(item)):
-                    rows.append(item)
-                    if len(rows) > page_size:
-                        break
-            if len(fetched) < batch:
-                exhausted = True
-                break
-            if last_scanned is None:
-                break
-            cursor_key = _decode_cursor(_encode_cursor(last_scanned, sort), sort)
+        parsed = parse(filters.q)
+    except QuerySyntaxError as exc:
+        return InboxPage([], None, error=f"search: {exc}")
+    search = _Search(
+        conn=store.conn,
+        fts=parsed.fts(),
+        sort=sort,
+        clauses=clauses,
+        args=args,
+        dates=_dates(filters),
+        join_posts=bool(filters.source),
+    )
+    try:
+        search.count()
+        rows, scanned, more = _fill(store.conn, search.candidates(cursor_key), parsed, page_size)
     except sqlite3.OperationalError as exc:
         return InboxPage([], None, error=f"search failed: {exc}")
+    notes: list[str] = []
     next_cursor = None
     if len(rows) > page_size:
         rows = rows[:page_size]
         next_cursor = _encode_cursor(rows[-1], sort)
-    elif not exhausted and last_scanned is not None:
-        next_cursor = _encode_cursor(last_scanned, sort)
-        notes.append(f"searched {scanned} items so far; continue to the next page for more")
+    elif (resume := more if more is not None else search.stopped_at) is not None:
+        # Stopped by a budget before the page was full: go on from the last key looked at.
+        next_cursor = _encode_key(resume)
+        looked = max(scanned, search.walked)
+        notes.append(f"searched {looked} items so far; continue to the next page for more")
     _enrich(store, rows)
     return InboxPage(rows, next_cursor, scanned=scanned, notes=notes)
+
+
+class _Search:
+    """Candidates for one search page, in the page's order, from the cheapest source."""
+
+    def __init__(
+        self,
+        *,
+        conn: sqlite3.Connection,
+        fts: str | None,
+        sort: str,
+        clauses: list[str],
+        args: list[Any],
+        dates: tuple[list[str], list[Any]],
+        join_posts: bool,
+    ) -> None:
+        self.conn = conn
+        self.fts = fts
+        self.sort = sort
+        self.clauses = clauses
+        self.args = args
+        self.dates = dates
+        self.posts_join = " CROSS JOIN posts p ON p.id = i.post_id" if join_posts else ""
+        self.found = 0
+        self.walked = 0
+        self.stopped_at: list[Any] | None = None
+
+    def count(self) -> int:
+        """Full-text matches, counted up to one past the largest that changes the plan."""
+        if self.fts:
+            self.found = int(
+                self.conn.execute(
+                    "SELECT count(*) FROM (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ? "
+                    "LIMIT ?)",
+                    (self.fts, _WALK_SET_CAP + 1),
+                ).fetchone()[0]
+            )
+        return self.found
+
+    def candidates(self, cursor_key: list[Any] | None) -> Iterator[list[Any]]:
+        """Sort keys of inbox rows that pass the filters and (where the plan checks it in
+        SQL) the full-text prefilter, in page order; the caller re-checks each exactly."""
+        if self.fts and self.found <= _FTS_CAP:
+            yield from self._driven(cursor_key)
+            return
+        member = self.fts if self.fts and self.found <= _WALK_SET_CAP else None
+        yield from self._walk(cursor_key, member)
+        if self.stopped_at is not None and self.fts and self.found <= _FALLBACK_CAP:
+            start, self.stopped_at = self.stopped_at, None
+            yield from self._driven(start)
+
+    def _driven(self, cursor_key: list[Any] | None) -> Iterator[list[Any]]:
+        """Matches joined to the inbox by post rowid, filtered, then sorted."""
+        where = ["posts_fts MATCH ?", *self.clauses]
+        params: list[Any] = [self.fts, *self.args]
+        if cursor_key is not None:
+            where.append(_keyset(self.sort))
+            params += cursor_key
+        sql = (
+            f"SELECT {_key_columns(self.sort)} FROM posts_fts f "
+            f"CROSS JOIN inbox i ON i.post_rowid = f.rowid{self.posts_join} "
+            f"WHERE {' AND '.join(where)} {_order(self.sort)}"
+        )
+        for row in self.conn.execute(sql, params):
+            yield list(row)
+
+    def _walk(self, cursor_key: list[Any] | None, member: str | None) -> Iterator[list[Any]]:
+        """The sort index from the cursor on, at most ``_WALK_BUDGET`` entries of it.
+
+        ``member`` (an FTS5 query) keeps entries whose post is among its matches; the unary
+        ``+`` stops SQLite from turning that set into a lookup of ``idx_inbox_post_rowid``
+        followed by a sort, so the walk stays in index order and can stop at the page's end.
+        """
+        keyset: list[str] = []
+        key_args: list[Any] = []
+        if cursor_key is not None:
+            keyset.append(_keyset(self.sort))
+            key_args += cursor_key
+        dates, dates_args = self.dates
+        bound = self.conn.execute(
+            f"SELECT {_key_columns(self.sort)} FROM inbox i "
+            f"WHERE {' AND '.join([*keyset, *dates]) or '1'} {_order(self.sort)} LIMIT 1 OFFSET ?",
+            [*key_args, *dates_args, _WALK_BUDGET - 1],
+        ).fetchone()
+        where = [*keyset, *self.clauses]
+        params = [*key_args, *self.args]
+        if bound is not None:
+            where.append(_keyset(self.sort, ">="))
+            params += list(bound)
+        if member is not None:
+            where.insert(
+                0, "+i.post_rowid IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)"
+            )
+            params.insert(0, member)
+        sql = (
+            f"SELECT {_key_columns(self.sort)} FROM inbox i{self.posts_join} "
+            f"WHERE {' AND '.join(where) or '1'} {_order(self.sort)}"
+        )
+        for row in self.conn.execute(sql, params):
+            yield list(row)
+        self.walked += _WALK_BUDGET if bound is not None else 0
+        self.stopped_at = list(bound) if bound is not None else None
+
+
+def _dicts(cur: sqlite3.Cursor) -> Iterator[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    for row in cur:
+        yield dict(zip(names, row, strict=True))
+
+
+def _fill(
+    conn: sqlite3.Connection,
+    candidates: Iterator[list[Any]],
+    parsed: Query,
+    page_size: int,
+) -> tuple[list[dict[str, Any]], int, list[Any] | None]:
+    """Rows of the candidates whose post matches ``parsed`` exactly, up to one past a page.
+
+    Returns the rows, how many candidates were checked, and the last candidate's key when
+    ``_MAX_SCAN`` stopped the search before the candidates ran out (else None).
+    """
+    rows: list[dict[str, Any]] = []
+    scanned = 0
+    chunk_size = page_size + 1
+    while len(rows) <= page_size:
+        chunk = list(islice(candidates, chunk_size))
+        if not chunk:
+            return rows, scanned, None
+        ids = [key[-1] for key in chunk]
+        marks = ", ".join("?" * len(ids))
+        details = {
+            item["post_id"]: item
+            for item in _dicts(conn.execute(f"{_SELECT} WHERE i.post_id IN ({marks})", ids))
+        }
+        for key in chunk:
+            scanned += 1
+            item = details.get(key[-1])
+            if item is not None and parsed.matches(_document(item)):
+                rows.append(item)
+                if len(rows) > page_size:
+                    return rows, scanned, None
+            if scanned >= _MAX_SCAN:
+                return rows, scanned, key
+        # Some candidates failed the exact check: read further ahead next time.
+        chunk_size = min(max(2 * chunk_size, 64), 1000)
+    return rows, scanned, None
 
 
 def _document(item: Mapping[str, Any]) -> Document:
