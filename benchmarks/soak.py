@@ -346,7 +346,9 @@ class _ErrorCount(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.count += 1
         if len(self.first) < 5:
-            self.first.append(record.getMessage()[:200])
+            cause = record.exc_info[1] if record.exc_info else None
+            detail = f": {type(cause).__name__}: {cause}" if cause else ""
+            self.first.append(f"{record.getMessage()}{detail}"[:200])
 
 
 def main() -> None:
@@ -432,16 +434,17 @@ def main() -> None:
                 if backlog == 0 and time.perf_counter() - load_end > poll_seconds * 1.5:
                     drained_after = time.perf_counter() - load_end
                     break
-            ours.send("report")
-            handed, fakes_peak = ours.recv()
-            child.join(timeout=30)
             # Graceful stop, bounded: a stop that hangs is reported, not waited for forever.
+            # The fakes keep serving until the service has stopped polling them.
             stop_started = time.perf_counter()
             stopper = threading.Thread(target=service.stop, name="soak-stop", daemon=True)
             stopper.start()
             stopper.join(timeout=180)
             stop_seconds = time.perf_counter() - stop_started
             stopped = not stopper.is_alive()
+            ours.send("report")
+            handed, fakes_peak = ours.recv()
+            child.join(timeout=30)
             wall = time.perf_counter() - started
             with Store.open(db, readonly=True) as store:
                 posts = store.count("posts")

@@ -239,7 +239,7 @@ class RiskSettings:
     rescore_min_change: float = (
         0.02  # a rescored post is a new event only when risk moved this much
     )
-    score_batch: int = 5000  # post×brand pairs one score run takes on (0: all); the next continues
+    score_batch: int = 1000  # post×brand pairs one score run takes on (0: all); the next continues
     replay_tick: float = field(
         default=60.0, metadata=_duration("how often replay lets the alert engine's timers run")
     )
