@@ -50,7 +50,7 @@ class StageContext:
     model: str | None = None
     busy_timeout: float = 10.0  # seconds a stage waits for a locked archive before failing
     max_items: int = 2000  # posts one classify run takes on; the next run continues
-    process_items: int = 500  # the same inside ``process``, so scoring follows within seconds
+    process_items: int = 250  # the same inside ``process``, so scoring follows within seconds
     on_open: Callable[[Store], None] | None = None  # e.g. limits for fault tests
     _classifier: Any = field(default=None, repr=False)
     _engine: Any = field(default=None, repr=False)
