@@ -138,7 +138,7 @@ def score_command(db_path: str | None, config_path: str | None) -> None:
 
     config = load_config_or_exit(config_path, required=False)
     with open_store(config, db_path) as store:
-        events = score_pending(store, config, utcnow())
+        events = score_pending(store, config, utcnow(), limit=0)  # all of them, not one batch
     for event in events:
         click.echo(
             f"{event.severity:8} {event.risk:.2f} {event.kind:5} {event.brand}: {event.post_id} "

@@ -109,6 +109,10 @@ def test_bounded_batch_takes_never_scored_mentions_first(store: Store) -> None:
     assert _scored(store)[3:] == ["reddit:a", "reddit:d"]  # one run, both
     score_pending(store, config, T0 + timedelta(minutes=5))
     assert len(_scored(store)) == 5  # nothing left
+    for key in ("e", "f", "g"):
+        _post(store, key, T0 + timedelta(minutes=6))
+    score_pending(store, config, T0 + timedelta(minutes=7), limit=0)  # 0: no limit
+    assert len(_scored(store)) == 8
 
 
 def _chatter_hour(store: Store, h: int, per_hour: int) -> None:
