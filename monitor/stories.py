@@ -236,18 +236,25 @@ def _candidates(
         order = np.argsort(column, kind="stable")
         ordered = column[order]
         distinct = np.unique(ordered).tolist()
+        hits: list[tuple[int, str]] = []
         for start in range(0, len(distinct), _IN_CHUNK):
             chunk = distinct[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            for key, story in store.conn.execute(
-                f"SELECT key, story_id FROM story_bands WHERE band = ? AND key IN ({marks}) "
-                "AND at >= ?",
-                [band + offset, *chunk, since],
-            ):
-                low = int(np.searchsorted(ordered, key, side="left"))
-                high = int(np.searchsorted(ordered, key, side="right"))
-                found_rows.append(rows[order[low:high]])
-                found_story.extend([story] * (high - low))
+            hits.extend(
+                store.conn.execute(
+                    f"SELECT key, story_id FROM story_bands WHERE band = ? AND key IN ({marks}) "
+                    "AND at >= ?",
+                    [band + offset, *chunk, since],
+                )
+            )
+        if not hits:
+            continue
+        hit_keys = np.fromiter((key for key, _ in hits), dtype=np.int64, count=len(hits))
+        low = np.searchsorted(ordered, hit_keys, side="left")
+        spans = np.searchsorted(ordered, hit_keys, side="right") - low
+        found_rows.append(rows[order[_expand(low, spans)]])
+        for (_, story), span in zip(hits, spans.tolist(), strict=True):
+            found_story.extend([story] * span)
     if not found_story:
         return []
     names = sorted(set(found_story))
@@ -302,21 +309,38 @@ def _existing_matches(
     if not sample_sigs:
         return {}
     matrix = np.frombuffer(b"".join(sample_sigs), dtype=np.uint32).reshape(-1, NUM_PERM)
-    rows_of: dict[str, list[int]] = {}
-    for row, story in enumerate(sample_story):
-        rows_of.setdefault(story, []).append(row)
-    left: list[int] = []
-    right: list[int] = []
-    for idx, story in pairs:
-        for row in rows_of.get(story, ()):
-            left.append(idx)
-            right.append(row)
-    scores = similarity(sigs[np.array(left)], matrix[np.array(right)])
-    best: dict[int, tuple[str, float]] = {}
-    for idx, row, score in zip(left, right, scores.tolist(), strict=True):
-        if score >= threshold and (idx not in best or score > best[idx][1]):
-            best[idx] = (sample_story[row], score)
-    return best
+    first: dict[str, int] = {}
+    for row, story in enumerate(sample_story):  # samples of a story are contiguous
+        first.setdefault(story, row)
+    taken = {story: sample_story.count(story) for story in first}
+    # Every pair against each sample of its story, in pair order; the best score per post wins
+    # (the earliest comparison on a tie).
+    pair_idx = np.fromiter((idx for idx, _ in pairs), dtype=np.int64, count=len(pairs))
+    spans = np.fromiter((taken.get(s, 0) for _, s in pairs), dtype=np.int64, count=len(pairs))
+    starts = np.fromiter((first.get(s, 0) for _, s in pairs), dtype=np.int64, count=len(pairs))
+    left = np.repeat(pair_idx, spans)
+    right = _expand(starts, spans)
+    if not len(left):
+        return {}
+    scores = similarity(sigs[left], matrix[right])
+    passing = np.flatnonzero(scores >= threshold)
+    if not len(passing):
+        return {}
+    ranked = passing[np.lexsort((passing, -scores[passing], left[passing]))]
+    winners = ranked[np.r_[True, left[ranked][1:] != left[ranked][:-1]]]
+    return {
+        idx: (sample_story[row], score)
+        for idx, row, score in zip(
+            left[winners].tolist(), right[winners].tolist(), scores[winners].tolist(), strict=True
+        )
+    }
+
+
+def _expand(starts: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(a, a + n) for a, n in zip(starts, spans)])``, vectorised."""
+    total = int(spans.sum())
+    offsets = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(spans) - spans, spans)
+    return np.repeat(starts.astype(np.int64), spans) + offsets
 
 
 def _band_rows(
