@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from monitor.nlp.engine import (
     normalize_text,
     text_risk,
 )
+from monitor.nlp.onnxrt import OnnxModel
 from tests.nlp_support import make_tiny_model
 
 TEXTS = [
@@ -109,13 +111,72 @@ def test_langs_length_must_match(tiny: Classifier) -> None:
         tiny.classify(["a", "b"], ["en"])
 
 
-def test_int8_quantized_path_agrees(tiny: Classifier, tiny_folder: Path) -> None:
-    quantized = load_model_folder(tiny_folder, ModelSettings(quantize="int8"))
-    texts = TEXTS[:4]
-    full = tiny.classify(texts)
-    quant = quantized.classify(texts)
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx")
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torch"])
+def test_int8_quantized_path_agrees(
+    tiny: Classifier, tiny_folder: Path, onnx_cache: Path, runtime: str
+) -> None:
+    settings = ModelSettings(quantize="int8", runtime=runtime, batch_size=3)
+    quantized = load_model_folder(tiny_folder, settings, cache_dir=onnx_cache)
+    assert isinstance(quantized.model, OnnxModel) == (runtime == "onnxruntime")
+    full = tiny.classify(TEXTS)
+    quant = quantized.classify(TEXTS)
     for a, b in zip(full, quant, strict=True):
         assert a.scores["negative"] == pytest.approx(b.scores["negative"], abs=0.05)
+        assert a.complaint == pytest.approx(b.complaint, abs=0.05)
+
+
+def test_int8_on_onnxruntime_is_the_default() -> None:
+    assert ModelSettings().resolved_runtime() == "onnxruntime"
+    assert ModelSettings(quantize="none").resolved_runtime() == "torch"
+    assert ModelSettings(runtime="torch").resolved_runtime() == "torch"
+
+
+def test_onnx_export_matches_pytorch_on_padded_batches(
+    tiny: Classifier, tiny_folder: Path, onnx_cache: Path
+) -> None:
+    settings = ModelSettings(quantize="none", runtime="onnxruntime", batch_size=4)
+    exported = load_model_folder(tiny_folder, settings, cache_dir=onnx_cache)
+    assert isinstance(exported.model, OnnxModel)
+    assert exported.model_version == tiny.model_version
+    for a, b in zip(tiny.classify(TEXTS), exported.classify(TEXTS), strict=True):
+        assert a.sentiment == b.sentiment
+        for label in ("negative", "neutral", "positive"):
+            assert a.scores[label] == pytest.approx(b.scores[label], abs=2e-3)
+        assert a.complaint == pytest.approx(b.complaint, abs=2e-3)
+
+
+def test_onnx_cache_is_reused_and_a_corrupted_file_is_rebuilt(
+    tiny_folder: Path, tmp_path: Path
+) -> None:
+    settings = ModelSettings(quantize="int8", runtime="onnxruntime")
+    messages: list[str] = []
+    first = load_model_folder(tiny_folder, settings, cache_dir=tmp_path, progress=messages.append)
+    assert isinstance(first.model, OnnxModel)
+    path = first.model.path
+    expected = first.classify(TEXTS[:3])
+    load_model_folder(tiny_folder, settings, cache_dir=tmp_path, progress=messages.append)
+    assert len(messages) == 1  # the second load used the cache
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    again = load_model_folder(tiny_folder, settings, cache_dir=tmp_path, progress=messages.append)
+    assert len(messages) == 2  # the damaged file did not match its sha256 and was rebuilt
+    assert [a.scores for a in again.classify(TEXTS[:3])] == [a.scores for a in expected]
+
+
+def test_onnx_exports_of_removed_folders_are_pruned(tmp_path: Path) -> None:
+    settings = ModelSettings(quantize="int8", runtime="onnxruntime")
+    cache = tmp_path / "cache"
+    gone = make_tiny_model(tmp_path / "gone", ("negative", "neutral", "positive"))
+    stale = load_model_folder(gone, settings, cache_dir=cache).model.path.parent
+    shutil.rmtree(gone)
+    kept = make_tiny_model(tmp_path / "kept", ("negative", "neutral", "positive"))
+    fresh = load_model_folder(kept, settings, cache_dir=cache).model.path.parent
+    assert not stale.exists()
+    assert fresh.is_dir()
 
 
 def test_three_label_model_without_complaint_head(tmp_path: Path) -> None:
@@ -172,7 +233,15 @@ def test_risk_grows_with_cues_and_negativity() -> None:
 def test_settings_from_mapping() -> None:
     s = ModelSettings.from_mapping({"name": "x", "max_length": 64, "quantize": "none"})
     assert (s.name, s.max_length, s.quantize, s.batch_size) == ("x", 64, "none", 32)
-    for bad in ({"quantize": "int4"}, {"max_length": "64"}, {"batch_size": 0}, {"nme": "x"}):
+    assert ModelSettings.from_mapping({"runtime": "torch"}).runtime == "torch"
+    bad_values = (
+        {"quantize": "int4"},
+        {"max_length": "64"},
+        {"batch_size": 0},
+        {"nme": "x"},
+        {"runtime": "tensorrt"},
+    )
+    for bad in bad_values:
         with pytest.raises(ValueError):
             ModelSettings.from_mapping(bad)
 

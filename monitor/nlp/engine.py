@@ -36,6 +36,7 @@ __all__ = [
 
 DEFAULT_MODEL = "default"
 _QUANTIZE = ("int8", "none")
+_RUNTIMES = ("auto", "onnxruntime", "torch")
 _TAG = re.compile(r"<[^>]{0,300}>")
 _SPACE = re.compile(r"\s+")
 _STAR = re.compile(r"^([1-5])\s*stars?$")
@@ -54,10 +55,13 @@ class ModelSettings:
     batch_size: int = 32
     quantize: str = "int8"
     threads: int | None = None
+    runtime: str = "auto"
 
     def __post_init__(self) -> None:
         if self.quantize not in _QUANTIZE:
             raise ValueError(f"[model] quantize must be one of {_QUANTIZE}, got {self.quantize!r}")
+        if self.runtime not in _RUNTIMES:
+            raise ValueError(f"[model] runtime must be one of {_RUNTIMES}, got {self.runtime!r}")
         if not 8 <= self.max_length <= 512:
             raise ValueError(f"[model] max_length must be 8..512, got {self.max_length}")
         if self.batch_size < 1:
@@ -68,12 +72,12 @@ class ModelSettings:
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ModelSettings:
         """Build from a raw TOML table; unknown keys and wrong types raise ValueError."""
-        known = {"name", "max_length", "batch_size", "quantize", "threads"}
+        known = {"name", "max_length", "batch_size", "quantize", "threads", "runtime"}
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"[model] unknown keys {unknown}; allowed: {sorted(known)}")
         kwargs: dict[str, Any] = {}
-        for key, kind in (("name", str), ("quantize", str)):
+        for key, kind in (("name", str), ("quantize", str), ("runtime", str)):
             if key in raw:
                 if not isinstance(raw[key], kind):
                     raise ValueError(f"[model] {key} must be a string")
@@ -85,6 +89,16 @@ class ModelSettings:
                     raise ValueError(f"[model] {key} must be an integer")
                 kwargs[key] = value
         return cls(**kwargs)
+
+    def resolved_runtime(self) -> str:
+        """``onnxruntime`` or ``torch``: ``auto`` runs int8 on ONNX Runtime (faster and closer
+        to full precision than PyTorch's dynamic int8, see docs/model-card.md) when it is
+        installed, and full precision on PyTorch."""
+        if self.runtime != "auto":
+            return self.runtime
+        from monitor.nlp import onnxrt
+
+        return "onnxruntime" if self.quantize == "int8" and onnxrt.available() else "torch"
 
 
 @dataclass(frozen=True)
@@ -200,7 +214,18 @@ class Classifier:
     cue_matcher: CueMatcher = field(default_factory=CueMatcher)
 
     def __post_init__(self) -> None:
+        import numpy as np
+
         self._groups, self._complaint = _label_map(self.model.config.id2label)
+        self._sentiment_idx = [i for s in SENTIMENTS for i in self._groups[s]]
+        # column k of the softmax over _sentiment_idx feeds sentiment row[k]
+        matrix = np.zeros((len(self._sentiment_idx), len(SENTIMENTS)))
+        col = 0
+        for k, s in enumerate(SENTIMENTS):
+            for _ in self._groups[s]:
+                matrix[col, k] = 1.0
+                col += 1
+        self._group_matrix = matrix
 
     @property
     def has_complaint_head(self) -> bool:
@@ -221,10 +246,8 @@ class Classifier:
     ) -> tuple[list[list[float]], list[float | None]]:
         """Sentiment probabilities (in SENTIMENTS order) and model complaint probability
         (None without a complaint head), in input order."""
-        import torch
+        import numpy as np
 
-        if self.settings.threads:
-            torch.set_num_threads(self.settings.threads)
         n = len(texts)
         probs: list[list[float]] = [[0.0, 1.0, 0.0]] * n
         complaint: list[float | None] = [None] * n
@@ -235,26 +258,49 @@ class Classifier:
             truncation=True,
             max_length=self.settings.max_length,
             add_special_tokens=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
         )
         ids: list[list[int]] = enc["input_ids"]
-        order = sorted(range(n), key=lambda i: len(ids[i]))
-        pad = self.tokenizer.pad_token_id or 0
+        lengths = [len(x) for x in ids]
+        order = sorted(range(n), key=lengths.__getitem__)
+        pad = self.tokenizer.pad_token_id
+        pad = 0 if pad is None else pad
         bs = self.settings.batch_size
-        with torch.inference_mode():
-            for start in range(0, n, bs):
-                chunk = order[start : start + bs]
-                width = max(len(ids[i]) for i in chunk)
-                input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, i in enumerate(chunk):
-                    seq = ids[i]
-                    input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                    mask[row, : len(seq)] = 1
-                logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
-                self._collect(logits, chunk, probs, complaint)
-                if progress:
-                    progress(len(chunk))
+        run = self._runner()
+        for start in range(0, n, bs):
+            chunk = order[start : start + bs]
+            width = lengths[chunk[-1]]
+            input_ids = np.full((len(chunk), width), pad, dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                input_ids[row, : lengths[i]] = ids[i]
+                mask[row, : lengths[i]] = 1
+            self._collect(run(input_ids, mask), chunk, probs, complaint)
+            if progress:
+                progress(len(chunk))
         return probs, complaint
+
+    def _runner(self) -> Callable[[Any, Any], Any]:
+        """A function from int64 (ids, mask) arrays to float32 logits for this model."""
+        from monitor.nlp.onnxrt import OnnxModel
+
+        model = self.model
+        if isinstance(model, OnnxModel):
+            return model.logits
+        import torch
+
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+
+        def run(input_ids: Any, mask: Any) -> Any:
+            with torch.inference_mode():
+                out = model(
+                    input_ids=torch.from_numpy(input_ids), attention_mask=torch.from_numpy(mask)
+                )
+                return out.logits.float().numpy()
+
+        return run
 
     def _collect(
         self,
@@ -263,18 +309,16 @@ class Classifier:
         probs: list[list[float]],
         complaint: list[float | None],
     ) -> None:
-        import torch
+        import numpy as np
 
-        sentiment_idx = [i for s in SENTIMENTS for i in self._groups[s]]
-        soft = torch.softmax(logits[:, sentiment_idx], dim=-1)
-        sizes = [len(self._groups[s]) for s in SENTIMENTS]
-        parts = torch.split(soft, sizes, dim=-1)
-        summed = torch.stack(
-            [p.sum(dim=-1) if p.shape[-1] else torch.zeros(soft.shape[0]) for p in parts], dim=-1
-        )
+        logits = np.asarray(logits, dtype=np.float64)
+        sentiment = logits[:, self._sentiment_idx]
+        soft = np.exp(sentiment - sentiment.max(axis=1, keepdims=True))
+        soft /= soft.sum(axis=1, keepdims=True)
+        summed = soft @ self._group_matrix
         rows = summed.tolist()
         comp = (
-            torch.sigmoid(logits[:, self._complaint]).tolist()
+            (1.0 / (1.0 + np.exp(-logits[:, self._complaint]))).tolist()
             if self._complaint is not None
             else [None] * len(chunk)
         )
@@ -359,33 +403,71 @@ def load_model_folder(
     *,
     model_id: str | None = None,
     model_version: str | None = None,
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Classifier:
-    """Load a sequence-classification model (local folder or hub id) into a Classifier."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """Load a sequence-classification model (local folder or hub id) into a Classifier.
+
+    On the ONNX Runtime path (``settings.resolved_runtime()``) the exported model is cached
+    under ``cache_dir`` (default: ``<data dir>/onnx``) and the PyTorch weights are only read
+    when that cache has to be (re)built.
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    runtime = settings.resolved_runtime()
     verbosity = hf_logging.get_verbosity()
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+    def load_torch(**kwargs: Any) -> Any:
+        try:
+            loaded = AutoModelForSequenceClassification.from_pretrained(str(source), **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load model {str(source)!r}: {exc}") from exc
+        return loaded.eval()
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
-        model = AutoModelForSequenceClassification.from_pretrained(str(source))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load model {str(source)!r}: {exc}") from exc
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(source))
+            config = AutoConfig.from_pretrained(str(source))
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load model {str(source)!r}: {exc}") from exc
+        path = Path(source)
+        if model_version is None:
+            if path.is_dir():
+                model_version = _version_of(path)
+            else:
+                model_version = str(getattr(config, "_commit_hash", None) or "hub")
+        model: Any
+        if runtime == "onnxruntime":
+            from monitor.nlp import onnxrt
+
+            if cache_dir is None:
+                from monitor.nlp.build import data_dir
+
+                cache_dir = data_dir() / "onnx"
+            ident = str(path.resolve()) if path.is_dir() else str(source)
+            model = onnxrt.load_onnx_model(
+                config=config,
+                key=onnxrt.cache_key(ident, model_version, settings.quantize),
+                cache_dir=cache_dir,
+                source=ident,
+                quantize=settings.quantize,
+                threads=settings.threads,
+                # eager attention traces into the pattern the attention fusion recognises
+                load_torch=lambda: load_torch(attn_implementation="eager"),
+                progress=progress,
+            )
+        else:
+            model = load_torch()
+            if settings.quantize == "int8":
+                model = _quantize(model)
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
-    model.eval()
-    if settings.quantize == "int8":
-        model = _quantize(model)
-    path = Path(source)
-    if model_version is None:
-        if path.is_dir():
-            model_version = _version_of(path)
-        else:
-            model_version = str(getattr(model.config, "_commit_hash", None) or "hub")
     return Classifier(
         model=model,
         tokenizer=tokenizer,
@@ -423,5 +505,12 @@ def load_classifier(
             settings,
             model_id=manifest.model_id,
             model_version=manifest.version,
+            cache_dir=(data_dir or build.data_dir()) / "onnx",
+            progress=progress,
         )
-    return load_model_folder(name, settings)
+    return load_model_folder(
+        name,
+        settings,
+        cache_dir=data_dir / "onnx" if data_dir is not None else None,
+        progress=progress,
+    )

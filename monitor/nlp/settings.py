@@ -6,8 +6,10 @@ Example::
     name = "default"        # or a local folder, or a Hugging Face model id
     max_length = 128        # tokens per post; longer posts are truncated
     batch_size = 32
-    quantize = "int8"       # "int8" (dynamic int8 Linear layers) or "none"
-    threads = 2             # torch threads; unset = torch's default
+    quantize = "int8"       # "int8" (dynamic int8 weights and activations) or "none"
+    threads = 2             # inference threads; unset = the runtime's default
+    runtime = "auto"        # "auto" (int8 on ONNX Runtime, "none" on PyTorch),
+                            # "onnxruntime" or "torch"
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from monitor.nlp.engine import ModelSettings
 
 __all__ = ["ModelSettings", "parse_section"]
 
-_KNOWN = frozenset({"name", "max_length", "batch_size", "quantize", "threads"})
+_KNOWN = frozenset({"name", "max_length", "batch_size", "quantize", "threads", "runtime"})
 
 
 class _Problems(Protocol):
@@ -33,7 +35,7 @@ def parse_section(raw: Mapping[str, Any], problems: _Problems, path: str) -> Mod
     for key in raw:
         if key not in _KNOWN:
             problems.add(f"{path}.{key}", "unknown key", f"known keys: {', '.join(sorted(_KNOWN))}")
-    for key in ("name", "quantize"):
+    for key in ("name", "quantize", "runtime"):
         if key in raw:
             if isinstance(raw[key], str) and raw[key]:
                 values[key] = raw[key]
