@@ -4,9 +4,10 @@
    "hosts", each answering after 20–50 ms like a real service).
    a. Collection (fetch + parse through the shared client and its per-host limiter, what the
       worker pool parallelises): once with 1 worker, once with ``--workers``.
-   b. End to end with the real pipeline (``monitor.pipeline.poll``: collection plus brand
-      matching, storage and story assignment, which run on one thread), each into a fresh
-      archive, sequential vs concurrent.
+   b. End to end with the real pipeline (``monitor.pipeline.poll``: fetch, parse and brand
+      matching on the worker threads; one writer storing results as they finish, with their
+      cursors, and assigning stories in batches), each into a fresh archive, sequential (one
+      worker) vs concurrent. Both must leave every stored post in a story.
    Reports polls/s, items/s and both speed-ups; the per-host peak of requests in flight, seen by
    the servers themselves, must stay within the configured concurrency.
 2. Clustering: 100,000 synthetic items (20,000 stories × 5 syndicated copies with small edits, in
@@ -161,6 +162,9 @@ def _run_polls(
             raise SystemExit(f"{len(failed)} polls failed, e.g. {failed[0].error}")
         fetched = sum(r.fetched for r in report.sources)
         stored = store.count("posts")
+        unassigned = store.conn.execute("SELECT count(*) FROM posts WHERE story_id IS NULL")
+        if unassigned.fetchone()[0]:
+            raise SystemExit("posts left without a story")
     return elapsed, fetched, stored
 
 

@@ -1,8 +1,9 @@
 """Ingest throughput: parse + match + store of generated feed items.
 
 groundswell's bulk path (``groundswell backfill``: feeds parsed with feedparser and brand queries
-matched in one process per core, WAL, one transaction per feed), the same in one process (what a
-poll round does), and against a naive baseline with SQLite's default settings
+matched in one process per core while the main process stores, WAL, several feeds per
+transaction), the same in one process (what a poll round does), and against a naive baseline
+with SQLite's default settings
 (rollback journal, synchronous=FULL) that commits one transaction per row — both measured in the
 same run, doing the same parsing and matching in one process.
 
