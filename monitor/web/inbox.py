@@ -56,7 +56,7 @@ SORTS = ("risk", "time")
 # rowid is among the matches (a set SQLite builds once per query): with the rowid in the sort
 # index, that check needs no read of the inbox row. Past ``_WALK_SET_CAP`` matches building
 # the set costs more than checking the text of the few rows a page needs.
-_FTS_CAP = 5_000
+_FTS_CAP = 2_000
 _WALK_SET_CAP = 300_000
 # A walk looks at no more than this many index entries per page; if the page is not full by
 # then (the filters and the query rarely meet), a query with at most ``_FALLBACK_CAP`` matches
