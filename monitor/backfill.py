@@ -10,6 +10,7 @@ nothing twice.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -26,8 +27,8 @@ from sources.rss import site_cached
 __all__ = ["BackfillReport", "backfill", "feed_files"]
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".feed")
-BATCH_ITEMS = 5_000  # matched items per transaction (whole files; a big file is one batch)
-BULK_CHECKPOINT_PAGES = 16_384  # WAL pages (64 MiB) between checkpoints during a backfill
+BATCH_ITEMS = 2_000  # matched items per transaction (whole files; a big file is one batch)
+BULK_CHECKPOINT_PAGES = 4_096  # WAL pages (16 MiB) between checkpoints during a backfill
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +147,8 @@ def backfill(
 
 @contextmanager
 def _bulk_checkpoints(store: Store) -> Iterator[None]:
-    """Checkpoint the WAL less often while bulk loading, and once at the end."""
-    if store.path == ":memory:":
+    """Checkpoint the WAL less often while bulk loading, and once at the end (SQLite files)."""
+    if store.path == ":memory:" or not isinstance(store.conn, sqlite3.Connection):
         yield
         return
     previous = int(store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])

@@ -42,3 +42,33 @@ def test_backfill_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     result = CliRunner().invoke(cli, ["backfill", "a.xml", "--workers", "1"])
     assert result.exit_code == 0, result.output
     assert "1 file(s), 3 item(s), 2 matched, 2 new" in result.output
+
+
+def numbered_feed(prefix: str, count: int = 3) -> bytes:
+    items = "".join(
+        f"<item><guid>{prefix}-{n}</guid><title>Acme Air {prefix} {n}</title>"
+        f"<link>https://news.example/{prefix}/{n}</link></item>"
+        for n in range(count)
+    )
+    return f'<rss version="2.0"><channel><title>{prefix}</title>{items}</channel></rss>'.encode()
+
+
+def test_backfill_stores_several_files_per_transaction(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import monitor.backfill as module
+
+    monkeypatch.setattr(module, "BATCH_ITEMS", 5)
+    inputs = [(f"f{n}", numbered_feed(f"f{n}")) for n in range(6)]
+    statements: list[str] = []
+    done: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    report = backfill(
+        parse_config(CONFIG), store, inputs, workers=1, on_file=lambda n, c: done.append(n)
+    )
+    store.conn.set_trace_callback(None)
+    assert (report.files, report.items, report.new) == (6, 18, 18)
+    assert statements.count("COMMIT") == 3  # two files per transaction: 6 matched items >= 5
+    assert done == [f"f{n}" for n in range(6)]  # each file reported once it is stored
+    assert store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # restored
+    assert backfill(parse_config(CONFIG), store, inputs, workers=1).new == 0
