@@ -17,8 +17,11 @@ stage NAME     maintenance  stage:NAME            stage:NAME
 * ``collect`` for one source × brand is serialised, so its cursor in ``source_state`` moves
   forward exactly once per poll; a job with new posts defers ``classify`` jobs for exactly those
   posts, which can run on any number of workers at once (the CPU-heavy part scales out).
-* ``score`` reads every mention whose inputs changed and hands its events to the alert engine in
-  the same job; it and the alert engine's timers share one lock, since both rewrite alert groups.
+* ``score`` waits ``SCORE_DELAY`` seconds after the classify job that asks for it, and the
+  classify jobs that finish meanwhile find it waiting (its queueing lock): one scoring pass per
+  burst of new posts instead of one per classify job. It reads every mention whose inputs
+  changed and hands its events to the alert engine in the same job; it and the alert engine's
+  timers share one lock, since both rewrite alert groups.
 * ``deliver`` is serialised cluster-wide, and each outbox row is claimed with a lease before it is
   sent, so two workers never send the same idempotency key.
 * A worker takes the job furthest down the pipeline first (priorities: deliver 30, score and
@@ -62,6 +65,7 @@ log = logging.getLogger("groundswell.workers")
 QUEUES = ("collect", "process", "deliver", "maintenance")
 MAINTENANCE_STAGES = ("repoll", "retention", "digest", "anchor", "optimize")
 CLASSIFY_CHUNK = 256  # posts per classify job: big enough for full model batches
+SCORE_DELAY = 2.0  # seconds a score job waits, so the classify jobs finishing meanwhile share it
 SWEEP_AGE = 600.0  # seconds: an unassessed post this old has lost its classify job
 RUNTIME_KEY = "groundswell"
 
@@ -87,11 +91,21 @@ def _runtime(context: procrastinate.JobContext) -> Runtime:
 
 
 def defer_quietly(
-    app: procrastinate.App, task: str, *, lock: str | None, queueing: str | None, **kwargs: Any
+    app: procrastinate.App,
+    task: str,
+    *,
+    lock: str | None,
+    queueing: str | None,
+    delay: float = 0.0,
+    **kwargs: Any,
 ) -> int | None:
-    """Defer a job; ``None`` when an identical one is already waiting (its queueing lock)."""
+    """Defer a job (``delay`` seconds from now); ``None`` when an identical one is already
+    waiting (its queueing lock)."""
+    options: dict[str, Any] = {"lock": lock, "queueing_lock": queueing}
+    if delay:
+        options["schedule_in"] = {"seconds": delay}
     try:
-        return app.tasks[task].configure(lock=lock, queueing_lock=queueing).defer(**kwargs)
+        return app.tasks[task].configure(**options).defer(**kwargs)
     except queue_errors.AlreadyEnqueued:
         return None
 
@@ -206,7 +220,9 @@ def build_app(dsn: str, *, pool_size: int = 4) -> procrastinate.App:
         stage = by_ids if post_ids is not None else sweep
         result = _run(runtime, "classify", stage)
         if result.ok or "not installed" in result.detail:
-            defer_quietly(context.app, "score", lock="score-alert", queueing="score")
+            defer_quietly(
+                context.app, "score", lock="score-alert", queueing="score", delay=SCORE_DELAY
+            )
         return result.count
 
     @app.task(name="score", queue="process", priority=20, pass_context=True, retry=retry)
