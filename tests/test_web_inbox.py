@@ -299,3 +299,28 @@ def test_inbox_rows_know_their_post_rowid(store: Store) -> None:
         "WHERE i.post_rowid IS NOT p.rowid"
     ).fetchone()[0]
     assert mismatched == 0
+
+
+def test_source_filter_matches_type_or_configured_name_without_posts(store: Store) -> None:
+    post = Post(
+        source="rss",
+        native_id="n1",
+        title="refund news",
+        text="refund never arrived",
+        url="https://example.org/n1",
+        published_at=NOW,
+        source_name="travel-news",
+    )
+    store.upsert_posts([(post, ["Acme"])], seen_at=NOW)
+    _posts(store, 4)
+    sync_inbox(store)
+    for value in ("travel-news", "rss"):
+        for q in ("", "refund"):
+            ids = {
+                r["post_id"]
+                for r in query_inbox(store, InboxFilters(source=value, q=q), now=NOW).rows
+            }
+            assert post.id in ids and all(i.startswith("rss:") for i in ids), (value, q)
+    assert store.conn.execute(
+        "SELECT source_name FROM inbox WHERE post_id = ?", (post.id,)
+    ).fetchone() == ("travel-news",)

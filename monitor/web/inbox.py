@@ -216,9 +216,10 @@ def sync_inbox(
     with store.transaction():
         if posts is not None:
             cursor = conn.execute(
-                "INSERT OR IGNORE INTO inbox (post_id, post_rowid, at, brand, source, lang) "
-                "SELECT p.id, p.rowid, coalesce(p.published_at, p.first_seen_at), "
-                "(SELECT min(b.brand) FROM post_brands b WHERE b.post_id = p.id), p.source, p.lang "
+                "INSERT OR IGNORE INTO inbox (post_id, post_rowid, at, brand, source, source_name, "
+                "lang) SELECT p.id, p.rowid, coalesce(p.published_at, p.first_seen_at), "
+                "(SELECT min(b.brand) FROM post_brands b WHERE b.post_id = p.id), p.source, "
+                "p.source_name, p.lang "
                 f"FROM posts p WHERE {posts.where.replace('rowid', 'p.rowid')}",
                 posts.args,
             )
@@ -336,7 +337,7 @@ def _where(
         clauses.append("i.lang = ?")
         args.append(filters.lang.lower())
     if filters.source:
-        clauses.append("(i.source = ? OR p.source_name = ?)")
+        clauses.append("(i.source = ? OR i.source_name = ?)")
         args += [filters.source, filters.source]
     if filters.assignee == "none":
         clauses.append("i.assignee IS NULL")
@@ -440,7 +441,6 @@ def query_inbox(
         clauses=clauses,
         args=args,
         dates=_dates(filters),
-        join_posts=bool(filters.source),
     )
     try:
         search.count()
@@ -473,7 +473,6 @@ class _Search:
         clauses: list[str],
         args: list[Any],
         dates: tuple[list[str], list[Any]],
-        join_posts: bool,
     ) -> None:
         self.conn = conn
         self.fts = fts
@@ -481,7 +480,6 @@ class _Search:
         self.clauses = clauses
         self.args = args
         self.dates = dates
-        self.posts_join = " CROSS JOIN posts p ON p.id = i.post_id" if join_posts else ""
         self.found = 0
         self.walked = 0
         self.stopped_at: list[Any] | None = None
@@ -519,7 +517,7 @@ class _Search:
             params += cursor_key
         sql = (
             f"SELECT {_key_columns(self.sort)} FROM posts_fts f "
-            f"CROSS JOIN inbox i ON i.post_rowid = f.rowid{self.posts_join} "
+            "CROSS JOIN inbox i ON i.post_rowid = f.rowid "
             f"WHERE {' AND '.join(where)} {_order(self.sort)}"
         )
         for row in self.conn.execute(sql, params):
@@ -554,7 +552,7 @@ class _Search:
             )
             params.insert(0, member)
         sql = (
-            f"SELECT {_key_columns(self.sort)} FROM inbox i{self.posts_join} "
+            f"SELECT {_key_columns(self.sort)} FROM inbox i "
             f"WHERE {' AND '.join(where) or '1'} {_order(self.sort)}"
         )
         for row in self.conn.execute(sql, params):
