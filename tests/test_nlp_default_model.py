@@ -11,14 +11,16 @@ import pytest
 
 from monitor.nlp import build
 from monitor.nlp.dataset import load_posts, split_posts
-from monitor.nlp.engine import Classifier, ModelError, load_classifier
+from monitor.nlp.engine import Classifier, ModelError, ModelSettings, load_classifier
 from monitor.nlp.evaluate import evaluate_posts
+from monitor.nlp.onnxrt import OnnxModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 OVERALL_MACRO_F1 = 0.75
 LANGUAGE_MACRO_F1 = 0.65
 COMPLAINT_PR_AUC = 0.80
+INT8_MAX_LOSS = 0.01
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +51,15 @@ def test_manifest_describes_the_build(model_root: Path, default: Classifier) -> 
     assert manifest.training["examples"] == len(split_posts(load_posts(), "train")) + len(
         split_posts(load_posts(), "dev")
     )
+
+
+def test_default_int8_path_is_onnx_and_within_a_point_of_fp32(
+    model_root: Path, default: Classifier, report: dict
+) -> None:
+    assert isinstance(default.model, OnnxModel)
+    fp32 = load_classifier(None, ModelSettings(quantize="none"), data_dir=model_root)
+    full = evaluate_posts(fp32, split_posts(load_posts(), "test"))["overall"]["macro_f1"]
+    assert report["overall"]["macro_f1"] >= full - INT8_MAX_LOSS, (report["overall"], full)
 
 
 def test_quality_floor_on_held_out_split(report: dict) -> None:

@@ -287,6 +287,7 @@ def info(data_dir: Path | None, model_name: str | None, config_path: str | None)
     settings = _settings(config_path, model_name, None)
     click.echo(
         f"configured: {settings.name} (quantize={settings.quantize}, "
+        f"runtime={settings.resolved_runtime()}, "
         f"max_length={settings.max_length}, batch_size={settings.batch_size})"
     )
     if settings.name != DEFAULT_MODEL:

@@ -117,12 +117,16 @@ class OnnxModel:
         return out
 
 
-def export_model(model: Any, dest: Path, quantize: str) -> None:
-    """Write ``dest`` (an .onnx file) from a transformers sequence-classification model."""
+def export_model(load_torch: Callable[[], Any], dest: Path, quantize: str) -> None:
+    """Write ``dest`` (an .onnx file) from the transformers sequence-classification model
+    that ``load_torch()`` returns; the PyTorch model is released right after the export."""
+    import gc
+
     import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    model = load_torch()
     config = model.config
     work = dest.parent
     raw = work / "exported.onnx"
@@ -145,6 +149,8 @@ def export_model(model: Any, dest: Path, quantize: str) -> None:
             opset_version=17,
             dynamo=False,
         )
+    del model
+    gc.collect()
     current = raw
     root = logging.getLogger()
     level = root.level
@@ -168,6 +174,7 @@ def export_model(model: Any, dest: Path, quantize: str) -> None:
             current = work / "fused.onnx"
             fused.save_model_to_file(str(current))
             del fused
+            gc.collect()
         if quantize == "int8":
             graph = onnx.load(str(current), load_external_data=False).graph
             keep = [n.name for n in graph.node if _KEEP_FLOAT_NODES.search(n.name)]
@@ -272,9 +279,7 @@ def _export_into(
     work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
     work.chmod(0o755)
     try:
-        model = load_torch()
-        export_model(model, work / _MODEL_FILE, quantize)
-        del model
+        export_model(load_torch, work / _MODEL_FILE, quantize)
         for name in os.listdir(work):
             if name != _MODEL_FILE:
                 (work / name).unlink()
