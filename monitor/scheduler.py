@@ -129,6 +129,11 @@ class Timetable:
         self._start_paused = start_paused
         self._params: dict[str, tuple[Any, ...]] = {}
         self._kicks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        # Jobs running now, and those asked for while running: a kick for a running job is held
+        # and honoured once it ends (APScheduler would otherwise skip it with a warning).
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._held: set[str] = set()
         self._kicker = threading.Thread(
             target=self._kick_loop, name="timetable-kicker", daemon=True
         )
@@ -154,7 +159,7 @@ class Timetable:
         first_run: datetime | None = None,
     ) -> None:
         self.scheduler.add_job(
-            self._run_job,
+            self._invoke,
             IntervalTrigger(
                 seconds=self._seconds(seconds), jitter=jitter / self.speed if jitter else None
             ),
@@ -226,14 +231,36 @@ class Timetable:
             removed.append(job_id)
         return added, removed
 
+    def _invoke(self, job_id: str, *args: Any) -> Any:
+        with self._lock:
+            self._running.add(job_id)
+        try:
+            return self._run_job(job_id, *args)
+        finally:
+            with self._lock:
+                self._running.discard(job_id)
+                again = job_id in self._held
+                self._held.discard(job_id)
+            if again:
+                self._kicks.put(job_id)
+
     def run_soon(self, job_id: str) -> None:
-        """Ask for ``job_id`` to run now. Never blocks: jobs call this, and APScheduler's
+        """Ask for ``job_id`` to run now; if it is running, once more when it ends (many asks
+        while it runs make one more run). Never blocks: jobs call this, and APScheduler's
         ``shutdown(wait=True)`` holds its job-store lock while it waits for running jobs, so a
         job touching the scheduler directly could deadlock a graceful stop."""
+        with self._lock:
+            if job_id in self._running:
+                self._held.add(job_id)
+                return
         self._kicks.put(job_id)
 
     def _kick_loop(self) -> None:
         while (job_id := self._kicks.get()) is not None:
+            with self._lock:
+                if job_id in self._running:
+                    self._held.add(job_id)
+                    continue
             job = self.scheduler.get_job(job_id)
             if job is not None:
                 job.modify(next_run_time=datetime.now(UTC))

@@ -176,3 +176,36 @@ def test_graceful_stop_while_a_job_asks_for_another_run_does_not_deadlock() -> N
     release.set()
     stopper.join(timeout=10)
     assert not stopper.is_alive(), "shutdown deadlocked"
+
+
+def test_asks_for_a_running_job_make_one_more_run_not_skips(loopback: LoopbackServer) -> None:
+    """Each collect asks for a process run; while one runs, the asks are held and honoured once
+    when it ends, instead of APScheduler skipping them ("maximum number of running instances")."""
+    entered, release, twice = threading.Event(), threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def job(job_id: str, *args: object) -> None:
+        runs.append(job_id)
+        if len(runs) == 1:
+            entered.set()
+            release.wait(5)
+        else:
+            twice.set()
+
+    raw = raw_config(loopback)
+    raw["scheduler"] = {
+        "disabled": ["collect", "repoll", "retention", "digest", "anchor", "optimize"]
+    }
+    table = Timetable(job)
+    table.apply(parse_config(raw))
+    table.start()
+    try:
+        assert entered.wait(5)
+        for _ in range(20):
+            table.run_soon("process")
+        release.set()
+        assert twice.wait(5)
+        threading.Event().wait(0.3)  # a skipped or extra run would show up here
+    finally:
+        table.shutdown()
+    assert runs == ["process", "process"]
