@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -105,6 +106,7 @@ def main() -> None:
     if settings.resolved_runtime() != "onnxruntime":
         raise SystemExit("onnxruntime is not installed: the default int8 path is not available")
     prepare_s, exported = _prepare(args.model, settings)
+    load_before = os.getloadavg()[0]
 
     started = time.perf_counter()
     engine = load_classifier(args.model, settings)  # the product path: defaults
@@ -114,6 +116,7 @@ def main() -> None:
         for x in engine.tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]
     ]
     engine_rate, batch_ms = _end_to_end(engine, texts)
+    load_engine = os.getloadavg()[0]
     engine_rss = _rss_mb()
     ort_f1 = _macro_f1(engine)
     del engine
@@ -145,11 +148,16 @@ def main() -> None:
     for text in sample:
         naive(text)
     naive_rate = len(sample) / (time.perf_counter() - started)
+    load_after = os.getloadavg()[0]
 
     p50 = statistics.median(batch_ms)
     p95 = batch_ms[min(len(batch_ms) - 1, int(0.95 * len(batch_ms)))]
     print(f"posts: {len(texts)}, tokens mean {statistics.mean(lengths):.1f} max {max(lengths)}")
     print(f"model: {fp32.model_id} {fp32.model_version}")
+    print(
+        f"1-min load average: {load_before:.2f} before, {load_engine:.2f} after the engine, "
+        f"{load_after:.2f} after the baseline (2 cores; other jobs raise it)"
+    )
     what = "ONNX export + load" if exported else "load (ONNX file already cached)"
     print(f"child process {what} {prepare_s:.1f} s; engine load {load_s:.1f} s")
     print(f"baseline pipeline one at a time (fp32): {naive_rate:.1f} posts/s")
