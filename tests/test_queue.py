@@ -395,11 +395,6 @@ def test_two_workers_send_each_outbox_row_exactly_once(
 ) -> None:
     from alerts.outbox import NewDelivery, enqueue
 
-    if not locked and archive.startswith("postgresql"):
-        pytest.skip(
-            "on PostgreSQL (READ COMMITTED) alerts.outbox.claim_due reads then writes, so two "
-            "unserialised deliverers can claim one row; the deliver lock is what keeps them apart"
-        )
     received: list[str] = []
     lock = threading.Lock()
 
