@@ -457,7 +457,9 @@ def test_two_workers_send_each_outbox_row_exactly_once(
 def test_rate_limit_is_shared_by_workers(pg_db: str) -> None:
     ensure_schema(pg_db)
     url = "https://news.example/rss?q=x"
-    rule = HostRule(concurrency=4, limit=10, period=1.0, burst=1)
+    # One slot every 10 s: wide enough that a loaded machine's pauses between bookings (the
+    # database clock is real time) cannot free a slot early.
+    rule = HostRule(concurrency=4, limit=10, period=100.0, burst=1)
     settings = CollectSettings(hosts={"news.example": rule})
     waits: list[float] = []
     limiters = [SharedHostLimiter(pg_db, settings=settings, sleep=waits.append) for _ in range(2)]
@@ -465,11 +467,11 @@ def test_rate_limit_is_shared_by_workers(pg_db: str) -> None:
         for n in range(10):
             with limiters[n % 2].slot(url):
                 pass
-        # Booked back to back (nothing really waits here): one slot every 0.1 s, for both.
+        # Booked back to back (nothing really waits here): one slot every 10 s, for both.
         assert len(waits) == 9  # the first slot is free
         ordered = sorted(waits)
         for index, wait in enumerate(ordered, start=1):
-            assert wait == pytest.approx(0.1 * index, abs=0.05)
+            assert wait == pytest.approx(10.0 * index, abs=2.0)
         # A hold learnt by one worker (Retry-After) stops the other.
         limiters[0].hold(url, 3600)
         with pytest.raises(RateLimitedError), limiters[1].slot(url):
