@@ -20,7 +20,7 @@ import sqlite_utils
 from monitor.migrations import discover
 from monitor.records import Post, Snapshot, isoformat, utcnow
 
-__all__ = ["ReadOnlyError", "SourceState", "Store", "UpsertResult"]
+__all__ = ["POST_COLUMNS", "ReadOnlyError", "SourceState", "Store", "UpsertResult", "post_row"]
 
 _CHUNK = 500  # stays under SQLite's host-parameter limit for IN (...) lists
 
@@ -207,7 +207,7 @@ class Store:
                 content_hash = post.content_hash()
                 if post_id not in existing:
                     canonical = canonicalize(post.url) if (canonicalize and post.url) else post.url
-                    new_rows.append(_post_row(post, content_hash, seen, canonical))
+                    new_rows.append(post_row(post, content_hash, seen, canonical))
                 else:
                     old_hash, _ = existing[post_id]
                     updates.append(
@@ -341,7 +341,7 @@ class Store:
         return [state for key in keys if (state := self.get_state(key)) is not None]
 
 
-_POST_COLUMNS = (
+POST_COLUMNS = (
     "id",
     "source",
     "native_id",
@@ -362,11 +362,13 @@ _POST_COLUMNS = (
     "extra",
 )
 _INSERT_POST = (
-    f"INSERT INTO posts ({', '.join(_POST_COLUMNS)}) VALUES ({', '.join('?' * len(_POST_COLUMNS))})"
+    f"INSERT INTO posts ({', '.join(POST_COLUMNS)}) VALUES ({', '.join('?' * len(POST_COLUMNS))})"
 )
 
 
-def _post_row(post: Post, content_hash: str, seen: str, canonical: str | None) -> tuple[Any, ...]:
+def post_row(post: Post, content_hash: str, seen: str, canonical: str | None) -> tuple[Any, ...]:
+    """A new post's values in ``POST_COLUMNS`` order (first and last seen at ``seen``); both
+    archive backends insert these."""
     return (
         post.id,
         post.source,

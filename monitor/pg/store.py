@@ -29,56 +29,13 @@ from monitor.pg.connection import PgConnection, PgDatabase
 from monitor.pg.fts import fold_columns
 from monitor.pg.migrations import discover
 from monitor.records import Post, Snapshot, isoformat, parse_iso, utcnow
-from monitor.store import ReadOnlyError, SourceState, UpsertResult
+from monitor.store import POST_COLUMNS, ReadOnlyError, SourceState, UpsertResult, post_row
 
 __all__ = ["PgStore", "is_postgres_url", "redact_url"]
 
-# The SQLite posts table's columns (monitor/migrations/m0001_core.py), written by upsert_posts;
-# kept here so this store does not depend on the SQLite store's internals.
-_POST_COLUMNS = (
-    "id",
-    "source",
-    "native_id",
-    "source_name",
-    "url",
-    "canonical_url",
-    "site",
-    "author",
-    "author_followers",
-    "lang",
-    "title",
-    "text",
-    "published_at",
-    "raw_date",
-    "first_seen_at",
-    "last_seen_at",
-    "content_hash",
-    "extra",
-)
-_ROW_COLUMNS = (*_POST_COLUMNS[:17], "story_id", "extra")  # the table's order, for post()
-
-
-def _post_row(post: Post, content_hash: str, seen: str, canonical: str | None) -> tuple[Any, ...]:
-    return (
-        post.id,
-        post.source,
-        post.native_id,
-        post.source_name,
-        post.url,
-        canonical,
-        post.site,
-        post.author,
-        post.author_followers,
-        post.lang,
-        post.title,
-        post.text,
-        isoformat(post.published_at) if post.published_at else None,
-        post.raw_date,
-        seen,
-        seen,
-        content_hash,
-        json.dumps(post.extra, sort_keys=True, default=str) if post.extra else None,
-    )
+# POST_COLUMNS (shared with the SQLite store) are what upsert_posts writes; these are the
+# table's columns in order, for post().
+_ROW_COLUMNS = (*POST_COLUMNS[:17], "story_id", "extra")  # the table's order, for post()
 
 
 _STATE_FIELDS = tuple(f for f in SourceState.__dataclass_fields__)
@@ -222,7 +179,7 @@ class PgStore:
                 content_hash = post.content_hash()
                 if post_id not in existing:
                     canonical = canonicalize(post.url) if (canonicalize and post.url) else post.url
-                    row = _post_row(post, content_hash, seen, canonical)
+                    row = post_row(post, content_hash, seen, canonical)
                     new_rows.append((*row, *fold_columns(post.title, post.text, post.author)))
                 else:
                     old_hash, _ = existing[post_id]
@@ -255,7 +212,7 @@ class PgStore:
                 if new_rows:
                     # Another worker may store the same post between our look-up and this
                     # insert (SQLite's BEGIN IMMEDIATE rules that out): its row stands.
-                    columns = (*_POST_COLUMNS, "fold_body", "fold_author")
+                    columns = (*POST_COLUMNS, "fold_body", "fold_author")
                     marks = ", ".join(["%s"] * len(columns))
                     cur.executemany(
                         f"INSERT INTO posts ({', '.join(columns)}) VALUES ({marks}) "
