@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -254,12 +254,4 @@ def run_stage(
         return StageResult(
             name, False, 0, f"{type(exc).__name__}: {exc}", time.perf_counter() - started, at
         )
-    return StageResult(
-        result.stage,
-        result.ok,
-        result.count,
-        result.detail,
-        time.perf_counter() - started,
-        at,
-        result.data,
-    )
+    return replace(result, seconds=time.perf_counter() - started, at=at)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -124,15 +124,7 @@ def _run(runtime: Runtime, job_id: str, func: Callable[[StageContext], StageResu
         )
         runtime.record(job_id, failed)
         raise
-    result = StageResult(
-        result.stage,
-        result.ok,
-        result.count,
-        result.detail,
-        time.perf_counter() - started,
-        at,
-        result.data,
-    )
+    result = replace(result, seconds=time.perf_counter() - started, at=at)
     runtime.record(job_id, result)
     return result
 
