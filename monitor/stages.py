@@ -13,13 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from monitor.config import Config
 from monitor.records import isoformat, utcnow
+from monitor.risk_settings import risk_settings
 from monitor.store import Store
 from sources.http import HttpClient
 
@@ -33,6 +34,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("groundswell.stages")
+
+TRIAGE_WINDOW = 86400.0  # seconds: lexicon-flagged posts this recent are classified first
 
 
 class StageUnavailable(RuntimeError):
@@ -114,9 +117,18 @@ def collect_stage(
 def _classify(ctx: StageContext, limit: int | None = None) -> StageResult:
     stage = _feature("monitor.nlp.stage")
     classifier = ctx.classifier()
+    # Posts the lexicon already scored at warning or above in the last day go to the model first.
+    risk = risk_settings(ctx.config)
+    since = isoformat(ctx.clock() - timedelta(seconds=TRIAGE_WINDOW))
     with ctx.open_store() as store:
         # Bounded per run: the next run takes the rest, so a backlog never holds up a graceful stop.
-        count = stage.classify_pending(store, classifier, limit=limit or ctx.max_items)
+        count = stage.classify_pending(
+            store,
+            classifier,
+            limit=limit or ctx.max_items,
+            first_risk=risk.severity.warning,
+            first_since=since,
+        )
     return StageResult("classify", True, int(count))
 
 

@@ -105,3 +105,48 @@ def test_limit(tmp_path: Path, tiny: Classifier) -> None:
         _seed(archive)
         assert classify_pending(archive, tiny, batch_size=1, limit=3) == 3
         assert classify_pending(archive, tiny, batch_size=1, limit=3) == 1
+
+
+def _assessed(store: Store) -> set[str]:
+    return {r[0] for r in store.conn.execute("SELECT post_id FROM assessments")}
+
+
+def _score(store: Store, post_id: str, at: str, risk: float) -> None:
+    store.conn.execute(
+        "INSERT INTO risk_scores (post_id, brand, at, kind, risk, severity, harm, reach, spread, "
+        "forecast, reasons, components) VALUES (?, 'Velora', ?, 'post', ?, 'warning', 0.5, 0, 0, "
+        "0, '[]', '{}')",
+        (post_id, at, risk),
+    )
+    store.conn.commit()
+
+
+@pytest.mark.parametrize("backend", ["store", "pg_store"])
+def test_backlog_order_flagged_first_then_newest(
+    backend: str, request: pytest.FixtureRequest, tiny: Classifier
+) -> None:
+    store = request.getfixturevalue(backend)
+    for day, (pid, title, text, lang, published) in enumerate(POSTS, start=1):
+        source, native = pid.split(":")
+        when = datetime.fromisoformat(published.replace("Z", "+00:00"))
+        post = Post(source, native, title or "", text, published_at=when, lang=lang)
+        store.upsert_posts([(post, ["Velora"])], seen_at=datetime(2026, 3, day, tzinfo=UTC))
+    _score(store, "reddit:2", "2026-03-05T00:00:00Z", 0.62)  # flagged, recent
+    _score(store, "reddit:1", "2026-03-05T00:00:00Z", 0.81)  # flagged, riskier
+    _score(store, "news:3", "2026-03-05T00:00:00Z", 0.30)  # below the bar
+    _score(store, "rss:4", "2026-02-20T00:00:00Z", 0.95)  # too old to count
+
+    def take(limit: int | None = None) -> int:
+        return classify_pending(
+            store, tiny, limit=limit, first_risk=0.45, first_since="2026-03-04T00:00:00Z"
+        )
+
+    assert take(1) == 1
+    assert _assessed(store) == {"reddit:1"}
+    assert take(1) == 1
+    assert _assessed(store) == {"reddit:1", "reddit:2"}
+    # Nothing flagged is left: the newest post first seen comes next (rss:4, seen on day 4).
+    assert take(1) == 1
+    assert _assessed(store) == {"reddit:1", "reddit:2", "rss:4"}
+    assert take() == 1
+    assert take() == 0

@@ -110,18 +110,47 @@ def classify_pending(
     batch_size: int = 64,
     limit: int | None = None,
     now: Callable[[], str] = _utcnow_iso,
+    first_risk: float | None = None,
+    first_since: str | None = None,
 ) -> int:
     """Classify posts (title + text) with no assessment from this model version.
 
+    Order, for when the model is behind: first, with ``first_risk``, the posts that scoring has
+    already put at or above that risk (from the lexicon, since ``first_since``), riskiest first:
+    whether they alert, and how loudly, now waits on the model. Then the newest posts, because
+    a fresh complaint matters more to early warning than yesterday's chatter; older ones are
+    taken as the model catches up (``reclassify --since`` re-runs any range on demand).
     Fills ``posts.lang`` where it was NULL and returns how many posts were assessed.
     """
+    params: tuple[Any, ...] = (classifier.model_id, classifier.model_version)
+    done = 0
+    if first_risk is not None:
+        flagged = (
+            "SELECT p.id, p.title, p.text, p.lang FROM posts p JOIN ("
+            "SELECT post_id, max(risk) AS top FROM risk_scores WHERE risk >= ? AND at >= ? "
+            "GROUP BY post_id) r ON r.post_id = p.id WHERE NOT EXISTS ("
+            "SELECT 1 FROM assessments a WHERE a.post_id = p.id AND a.model_id = ? "
+            "AND a.model_version = ?) ORDER BY r.top DESC, p.id"
+        )
+        done = _run(
+            store,
+            classifier,
+            flagged,
+            (first_risk, first_since or "", *params),
+            batch_size,
+            limit,
+            now,
+        )
+        if limit is not None:
+            limit -= done
+            if limit <= 0:
+                return done
     query = (
         "SELECT p.id, p.title, p.text, p.lang FROM posts p WHERE NOT EXISTS ("
         "SELECT 1 FROM assessments a WHERE a.post_id = p.id AND a.model_id = ? "
-        "AND a.model_version = ?) ORDER BY p.first_seen_at, p.id"
+        "AND a.model_version = ?) ORDER BY p.first_seen_at DESC, p.id DESC"
     )
-    params = (classifier.model_id, classifier.model_version)
-    return _run(store, classifier, query, params, batch_size, limit, now)
+    return done + _run(store, classifier, query, params, batch_size, limit, now)
 
 
 def reclassify_since(
