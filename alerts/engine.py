@@ -112,7 +112,7 @@ class AlertEngine:
         with self.store.transaction() as conn:
             silences = active_silences(self.store, now)
             threads = self._open_threads(conn, {item[3] for item in routed})
-            firing = self._inhibiting(conn)
+            firing = self._inhibiting(conn, now)
             touched: dict[str, dict[str, Any]] = {}
             history: list[tuple[Any, ...]] = []
             for event, labels, matches, key in routed:
@@ -232,12 +232,20 @@ class AlertEngine:
     def _can_inhibit(self, labels: Mapping[str, str]) -> bool:
         return any(matches_all(rule.source_matchers, labels) for rule in self.settings.inhibit)
 
-    def _inhibiting(self, conn: sqlite3.Connection) -> list[dict[str, str]]:
-        """Labels of unresolved alerts that match some inhibit rule's source side."""
+    def _inhibiting(self, conn: sqlite3.Connection, now: datetime) -> list[dict[str, str]]:
+        """Labels of live alerts that match some inhibit rule's source side.
+
+        Live: unresolved, and with an event within ``inhibit_for``. A burst is judged hour by
+        hour, so an old burst nobody resolved does not hold back tomorrow's complaints.
+        """
         if not self.settings.inhibit:
             return []
         found = []
-        for (text,) in conn.execute("SELECT labels FROM alerts WHERE status != 'resolved'"):
+        cutoff = _stamp(now - timedelta(seconds=self.settings.inhibit_for))
+        for (text,) in conn.execute(
+            "SELECT labels FROM alerts WHERE status != 'resolved' AND last_event_at >= ?",
+            (cutoff,),
+        ):
             labels = json.loads(text)
             if self._can_inhibit(labels):
                 found.append(labels)

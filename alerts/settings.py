@@ -201,6 +201,7 @@ class AlertSettings:
     retry_backoff_max: float = 3600.0
     send_timeout: float = 10.0
     resolve_after: float = 48 * 3600.0
+    inhibit_for: float = 2 * 3600.0  # a source alert inhibits this long after its last event
     silence_duration: float = 2 * 3600.0
     batch_size: int = 200
     workers: int = 4
@@ -241,6 +242,7 @@ _TOP = frozenset(
         "retry_backoff_max",
         "send_timeout",
         "resolve_after",
+        "inhibit_for",
         "silence_duration",
         "batch_size",
         "workers",
@@ -686,6 +688,7 @@ def parse_section(raw: Mapping[str, Any], problems: Problems, path: str) -> Aler
         ),
         send_timeout=_duration(raw, "send_timeout", path, problems, defaults.send_timeout),
         resolve_after=_duration(raw, "resolve_after", path, problems, defaults.resolve_after),
+        inhibit_for=_duration(raw, "inhibit_for", path, problems, defaults.inhibit_for),
         silence_duration=_duration(
             raw, "silence_duration", path, problems, defaults.silence_duration
         ),

@@ -187,6 +187,23 @@ def test_outage_burst_inhibits_single_posts(store: Store) -> None:
     assert after.action == "fired"
 
 
+def test_burst_inhibits_only_while_live(store: Store) -> None:
+    """A burst nobody resolved stops holding back complaints once it has gone quiet."""
+    clock = Clock()
+    engine = engine_for(store, clock, {"route": {"group_wait": "0s"}, "inhibit_for": "2h"})
+    (burst,) = engine.process(
+        [event("rss:10", kind="burst", severity="warning", burst_id="outage-1")]
+    )
+    clock.advance(2 * 3600 - 60)
+    (held,) = engine.process([event("rss:11", story="a", at=clock.now)])
+    assert held.action == "inhibited" and held.held_by == f"alert:{burst.alert_id}"
+    clock.advance(120)  # the burst's last event is now more than two hours old
+    (after,) = engine.process([event("rss:12", story="a", at=clock.now)])
+    assert after.action == "fired"
+    status = store.conn.execute("SELECT status FROM alerts WHERE id = ?", (burst.alert_id,))
+    assert status.fetchone()[0] == "firing"  # still open for the team, just not inhibiting
+
+
 def test_escalation_when_not_acknowledged(store: Store) -> None:
     clock = Clock()
     alerts = {
