@@ -10,23 +10,36 @@
       worker) vs concurrent. Both must leave every stored post in a story.
    Reports polls/s, items/s and both speed-ups; the per-host peak of requests in flight, seen by
    the servers themselves, must stay within the configured concurrency.
+
+   The fake hosts run in a process of their own (``multiprocessing``, the same
+   :class:`~monitor.loopback.LoopbackServer` fakes), like services on other machines: their
+   request handling and feed generation take neither CPU time nor the GIL from the client being
+   measured. The child sends back the hosts' URLs and, after each phase, what every host saw
+   (peak requests in flight, requests served); the sequential and the concurrent runs poll the
+   very same hosts. ``--hosts-in-process`` runs them as threads of the benchmark's own process
+   instead (the earlier setup; on 2 cores it costs the concurrent pipeline about a fifth).
 2. Clustering: 100,000 synthetic items (20,000 stories × 5 syndicated copies with small edits, in
    five scripts) through :func:`monitor.stories.cluster_texts`; reports the time, items/s and
    how many copies landed with their original.
 
     python benchmarks/bench_collect.py [--items 100000] [--latency 20-50] [--per-host 4]
+                                       [--workers 20] [--hosts-in-process]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import random
 import sys
 import tempfile
 import threading
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tqdm import tqdm
 
@@ -57,6 +70,7 @@ BRANDS = [
     "Polar Jet",
     "Brightcart",
 ]
+T = TypeVar("T")
 HOSTS = 5
 SOURCES_PER_HOST = 2
 ITEMS_PER_FEED = 20
@@ -75,14 +89,14 @@ TOPICS = [
 class FakeNews:
     """One loopback "host" serving Google News search feeds with realistic latency."""
 
-    def __init__(self, index: int, latency: tuple[float, float], bar: tqdm) -> None:
+    def __init__(self, index: int, latency: tuple[float, float]) -> None:
         self.index = index
         self.latency = latency
-        self.bar = bar
         self.rng = random.Random(index)
         self.lock = threading.Lock()
         self.live = 0
         self.peak = 0
+        self.served = 0
         self.server = LoopbackServer({"/rss/search": self.handle})
 
     def handle(self, request: Request) -> Reply:
@@ -100,7 +114,78 @@ class FakeNews:
         finally:
             with self.lock:
                 self.live -= 1
-            self.bar.update(1)
+                self.served += 1
+
+    def take_counts(self) -> tuple[int, int]:
+        """``(peak in flight, requests served)`` since the last call; both start again at 0."""
+        with self.lock:
+            counts = (self.peak, self.served)
+            self.peak = self.served = 0
+        return counts
+
+
+def _serve_hosts(conn: Connection, latency: tuple[float, float]) -> None:
+    """The fake hosts' process: starts them, sends their URLs, then answers ``"counts"`` with
+    each host's ``(peak in flight, requests served)`` until told ``"stop"``."""
+    servers = [FakeNews(i, latency) for i in range(HOSTS)]
+    for server in servers:
+        server.server.start()
+    try:
+        conn.send([server.server.url("").rstrip("/") for server in servers])
+        while (command := conn.recv()) != "stop":
+            if command == "counts":
+                conn.send([server.take_counts() for server in servers])
+    finally:
+        for server in servers:
+            server.server.stop()
+
+
+class Hosts:
+    """The fake hosts, in a process of their own (like services on other machines, so their
+    request handling does not take CPU or the GIL from the client being measured) or, with
+    ``in_process``, as threads of this one."""
+
+    def __init__(self, latency: tuple[float, float], in_process: bool = False) -> None:
+        self._local: list[FakeNews] = []
+        self._process: BaseProcess | None = None
+        if in_process:
+            self._local = [FakeNews(i, latency) for i in range(HOSTS)]
+            for server in self._local:
+                server.server.start()
+            self.urls = [server.server.url("").rstrip("/") for server in self._local]
+            return
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_hosts, args=(child, latency), name="fake-hosts", daemon=True
+        )
+        self._process.start()
+        child.close()
+        if not self._conn.poll(30):
+            self.stop()
+            raise SystemExit("the fake hosts did not start within 30 s")
+        self.urls = self._conn.recv()
+
+    def counts(self) -> list[tuple[int, int]]:
+        """Per host ``(peak requests in flight, requests served)`` since the last call."""
+        if self._process is None:
+            return [server.take_counts() for server in self._local]
+        self._conn.send("counts")
+        if not self._conn.poll(30):
+            raise SystemExit("the fake hosts stopped answering")
+        return list(self._conn.recv())
+
+    def stop(self) -> None:
+        for server in self._local:
+            server.server.stop()
+        if self._process is not None:
+            with contextlib.suppress(OSError):  # the child already gone
+                self._conn.send("stop")
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(timeout=5)
+            self._conn.close()
 
 
 def _feed(brand: str, host: int, serial: int) -> bytes:
@@ -124,16 +209,15 @@ def _feed(brand: str, host: int, serial: int) -> bytes:
     ).encode()
 
 
-def _config(servers: list[FakeNews], per_host: int, workers: int) -> Config:
+def _config(urls: list[str], per_host: int, workers: int) -> Config:
     sources: list[dict[str, Any]] = []
     hosts: dict[str, Any] = {}
-    for server in servers:
-        base = server.server.url("").rstrip("/")
+    for index, base in enumerate(urls):
         hosts[host_key(base)] = {"concurrency": per_host, "rate": "1000/1s"}
         for n in range(SOURCES_PER_HOST):
             sources.append(
                 {
-                    "name": f"gn-{server.index}-{n}",
+                    "name": f"gn-{index}-{n}",
                     "type": "google_news",
                     "params": {"base_url": base, "hl": "en-US", "gl": "US"},
                 }
@@ -147,12 +231,8 @@ def _config(servers: list[FakeNews], per_host: int, workers: int) -> Config:
     )
 
 
-def _run_polls(
-    servers: list[FakeNews], per_host: int, workers: int, db: Path
-) -> tuple[float, int, int]:
-    config = _config(servers, per_host, workers)
-    for server in servers:
-        server.peak = 0
+def _run_polls(urls: list[str], per_host: int, workers: int, db: Path) -> tuple[float, int, int]:
+    config = _config(urls, per_host, workers)
     with Store.open(db) as store, HttpClient(timeout=10.0) as client:
         started = time.perf_counter()
         report = poll(config, store, client)
@@ -168,11 +248,11 @@ def _run_polls(
     return elapsed, fetched, stored
 
 
-def _run_collect(servers: list[FakeNews], per_host: int, workers: int) -> tuple[float, int]:
+def _run_collect(urls: list[str], per_host: int, workers: int) -> tuple[float, int]:
     """Fetch and parse every pair through one shared client; no storage."""
     from concurrent.futures import ThreadPoolExecutor
 
-    config = _config(servers, per_host, workers)
+    config = _config(urls, per_host, workers)
     with HttpClient(timeout=10.0) as client:
         client.apply_settings(collect_settings(config))
         collectors = {spec.name: GoogleNewsCollector(spec, client) for spec in config.sources}
@@ -229,31 +309,43 @@ def main() -> None:
     parser.add_argument("--latency", default="20-50", help="server latency range in ms")
     parser.add_argument("--per-host", type=int, default=4, help="requests in flight per host")
     parser.add_argument("--workers", type=int, default=20, help="concurrent pipeline workers")
+    parser.add_argument(
+        "--hosts-in-process",
+        action="store_true",
+        help="run the fake hosts as threads of this process (the setup before they had their own)",
+    )
     args = parser.parse_args()
     low, _, high = args.latency.partition("-")
     latency = (float(low) / 1000, float(high or low) / 1000)
     pairs = len(BRANDS) * HOSTS * SOURCES_PER_HOST
 
-    bar = tqdm(total=4 * pairs, desc="polls", unit="poll")
-    servers = [FakeNews(i, latency, bar) for i in range(HOSTS)]
-    for server in servers:
-        server.server.start()
+    hosts = Hosts(latency, in_process=args.hosts_in_process)
+    peaks: list[int] = []
+
+    def checked(phase: T) -> T:
+        """Record the phase's per-host peaks, as the servers saw them."""
+        counts = hosts.counts()
+        peaks.extend(peak for peak, _ in counts)
+        served = sum(n for _, n in counts)
+        if served < pairs:
+            raise SystemExit(f"the fake hosts served {served} requests, expected {pairs}")
+        bar.update(1)
+        return phase
+
+    bar = tqdm(total=4, desc="polling phases", unit="phase")
     try:
-        col_seq_time, col_seq_items = _run_collect(servers, args.per_host, 1)
-        col_time, col_items = _run_collect(servers, args.per_host, args.workers)
-        collect_peaks = [server.peak for server in servers]
+        col_seq_time, col_seq_items = checked(_run_collect(hosts.urls, args.per_host, 1))
+        col_time, col_items = checked(_run_collect(hosts.urls, args.per_host, args.workers))
         with tempfile.TemporaryDirectory() as tmp:
-            seq_time, seq_items, seq_rows = _run_polls(
-                servers, args.per_host, 1, Path(tmp) / "seq.db"
+            seq_time, seq_items, seq_rows = checked(
+                _run_polls(hosts.urls, args.per_host, 1, Path(tmp) / "seq.db")
             )
-            conc_time, conc_items, conc_rows = _run_polls(
-                servers, args.per_host, args.workers, Path(tmp) / "conc.db"
+            conc_time, conc_items, conc_rows = checked(
+                _run_polls(hosts.urls, args.per_host, args.workers, Path(tmp) / "conc.db")
             )
-            peaks = [max(server.peak, collect_peaks[i]) for i, server in enumerate(servers)]
     finally:
         bar.close()
-        for server in servers:
-            server.server.stop()
+        hosts.stop()
 
     rng = random.Random(7)
     items, truth = _synthetic_items(args.items, rng)
@@ -273,6 +365,7 @@ def main() -> None:
         f"pairs: {pairs} brand x source ({len(BRANDS)} brands, {HOSTS * SOURCES_PER_HOST} sources on {HOSTS} hosts)"
     )
     print(f"latency per response: {latency[0] * 1000:.0f}-{latency[1] * 1000:.0f} ms")
+    print(f"fake hosts: {'threads of this process' if args.hosts_in_process else 'own process'}")
     print(f"collect sequential: {col_seq_time:.2f} s, {col_seq_items} items")
     print(f"collect concurrent ({args.workers} workers): {col_time:.2f} s, {col_items} items")
     print(f"pipeline sequential: {seq_time:.2f} s, {seq_items} items fetched, {seq_rows} stored")
