@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -352,6 +353,33 @@ class _ErrorCount(logging.Handler):
             self.first.append(f"{record.getMessage()}{detail}"[:200])
 
 
+def _trail(store: Store, post_id: str) -> list[str]:
+    """A harmful post's way through the pipeline: assessment, scores, alert events."""
+    lines = [
+        f"post {post_id}, assessments: "
+        + str(
+            store.conn.execute(
+                "SELECT count(*) FROM assessments WHERE post_id = ?", (post_id,)
+            ).fetchone()[0]
+        )
+    ]
+    lines += [
+        f"score {at} {brand} {kind} {risk:.3f} {severity}"
+        for at, brand, kind, risk, severity in store.conn.execute(
+            "SELECT at, brand, kind, risk, severity FROM risk_scores WHERE post_id = ? ORDER BY at",
+            (post_id,),
+        )
+    ]
+    lines += [
+        f"alert event {at} {kind} alert {alert_id} {detail}"
+        for at, kind, alert_id, detail in store.conn.execute(
+            "SELECT at, kind, alert_id, detail FROM alert_events WHERE post_id = ? ORDER BY at",
+            (post_id,),
+        )
+    ]
+    return lines
+
+
 def main() -> None:
     from monitor.demo import DEMO_ENV
 
@@ -419,7 +447,12 @@ def main() -> None:
             stop = threading.Event()
 
             def archive_size() -> int:
-                return sum(p.stat().st_size for p in Path(tmp).glob("soak.db*"))
+                total = 0
+                for part in Path(tmp).glob("soak.db*"):
+                    # -shm/-wal come and go with connections
+                    with contextlib.suppress(FileNotFoundError):
+                        total += part.stat().st_size
+                return total
 
             with tqdm(total=round(args.minutes * 60), unit="s", desc="soak") as bar:
                 while (elapsed := time.perf_counter() - started) < args.minutes * 60:
@@ -485,6 +518,11 @@ def main() -> None:
                     "SELECT p.first_seen_at, (SELECT min(r.at) FROM risk_scores r "
                     "WHERE r.post_id = p.id) FROM posts p",
                 )
+                harmful_trail = {
+                    p.key: _trail(store, stored[p.key])
+                    for p in scenario.posts
+                    if p.role == "ubg" and p.key in stored
+                }
             db_size = archive_size()
             if args.keep is not None:
                 args.keep.mkdir(parents=True, exist_ok=True)
@@ -560,6 +598,9 @@ def main() -> None:
         f"{len(latencies)} alerted, lost alerts: {len(lost_alerts)}"
         + (f" ({', '.join(lost_alerts)})" if lost_alerts else "")
     )
+    for key in lost_alerts:  # what the archive says about each miss
+        for line in harmful_trail.get(key, ["not in the archive"]):
+            print(f"  {key}: {line}")
     print(
         f"time to alert (published → delivered): p50 {_quantile(latencies, 0.5):.1f} s, "
         f"p95 {p95:.1f} s, max {max(latencies, default=float('nan')):.1f} s "
