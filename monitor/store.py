@@ -147,6 +147,17 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[sqlite3.Connection]:
+        """A write transaction that no other writer of the archive can interleave with.
+
+        For read-then-write work that must see every earlier writer's result (story assignment
+        by several workers). On SQLite the transaction's write lock already excludes every
+        other writer, so ``name`` only matters on PostgreSQL.
+        """
+        with self.transaction() as conn:
+            yield conn
+
     def schema_version(self) -> int:
         if not self.db["schema_migrations"].exists():
             return 0

@@ -306,3 +306,31 @@ def test_two_workers_storing_the_same_new_post(pg_archive: str) -> None:
         assert results["second"].new_ids == () and results["second"].new == 0
         brands = {r[0] for r in watcher.conn.execute("SELECT brand FROM post_brands")}
         assert brands == {"Acme", "Other"}
+
+
+def test_exclusive_sections_run_one_after_another(pg_archive: str) -> None:
+    """Two writers in ``exclusive("stories")``: the second waits, then sees the first's rows."""
+    import threading
+
+    entered = threading.Event()
+    seen: list[int] = []
+    with PgStore.open(pg_archive) as first, PgStore.open(pg_archive) as second:
+
+        def later() -> None:
+            entered.set()
+            with second.exclusive("stories") as conn:
+                seen.append(conn.execute("SELECT count(*) FROM stories").fetchone()[0])
+
+        with first.exclusive("stories") as conn:
+            worker = threading.Thread(target=later)
+            worker.start()
+            assert entered.wait(5)
+            worker.join(0.5)
+            assert worker.is_alive()  # held at the advisory lock
+            conn.execute(
+                "INSERT INTO stories (id, first_post_id, title, first_seen_at, last_seen_at, "
+                "mentions, sources) VALUES ('st-1', 'p1', 't', '2026-01-01', '2026-01-01', 1, 1)"
+            )
+        worker.join(5)
+        assert not worker.is_alive()
+    assert seen == [1]

@@ -120,6 +120,14 @@ class PgStore:
             raise
         raw.execute("COMMIT")
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[PgConnection]:
+        """A transaction holding the advisory lock ``name``: writers that ask for the same name
+        run one after another, and each sees what the previous one committed."""
+        with self.transaction() as conn:
+            conn.raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"groundswell:{name}",))
+            yield conn
+
     def schema_version(self) -> int:
         if not self.db["schema_migrations"].exists():
             return 0
