@@ -47,6 +47,7 @@ TIMESTAMP_HEADER = "X-Groundswell-Timestamp"
 USER_AGENT = f"groundswell/{__version__} (+alerts)"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IDEMPOTENT_APPRISE = ("json", "jsons", "form", "forms", "xml", "xmls")
+_EMAIL_APPRISE = ("mailto", "mailtos")
 
 
 class ChannelError(Exception):
@@ -178,6 +179,10 @@ class AppriseChannel:
         query.setdefault("rto", f"{self.timeout:g}")
         if parts.scheme.lower() in _IDEMPOTENT_APPRISE:
             query.setdefault("+Idempotency-Key", key)
+        elif parts.scheme.lower() in _EMAIL_APPRISE:
+            # SMTP has no idempotency: a message sent again after a lost acknowledgement carries
+            # the same key, so mail filters and people can tell it is the same notification.
+            query.setdefault("+X-Idempotency-Key", key)
         return urlunsplit(parts._replace(query=urlencode(query))), used
 
     def send(self, spec: ChannelSpec, message: Mapping[str, Any], key: str) -> None:

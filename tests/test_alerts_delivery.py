@@ -139,6 +139,8 @@ def test_email_through_apprise_to_real_smtp(store: Store, tmp_path: Path, port: 
     assert "0.91" in html and "angry, specific" in html and "Suggested first response" in html
     assert "<ol>" in html
     assert outbox_rows(store) == [("fired", "sent", 1, None)]
+    (key,) = [row[0] for row in store.conn.execute("SELECT idempotency_key FROM outbox")]
+    assert message["X-Idempotency-Key"] == key  # a re-sent copy is recognisable
     store.close()
     # The secret never reaches the archive.
     for path in tmp_path.glob("test.db*"):
