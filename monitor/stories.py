@@ -15,7 +15,9 @@ writes ``posts.story_id``, the ``stories`` row and, per source, when the story w
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -218,6 +220,26 @@ CANDIDATES_PER_POST = 5  # stories sharing the most LSH bands with a post
 
 
 _IN_CHUNK = 500  # keys per IN (...) list, under SQLite's host-parameter limit
+_BAND_UPSERT = (
+    "ON CONFLICT (band, key, story_id) DO UPDATE SET at = excluded.at "
+    "WHERE excluded.at > story_bands.at"
+)
+
+
+def _packed(rows: Sequence[Sequence[Any]]) -> str | None:
+    """``rows`` as one JSON array for ``json_each``, or None when a string holds a NUL (which
+    SQLite's JSON functions would cut short)."""
+    text = json.dumps(rows, ensure_ascii=False)
+    return None if "\\u0000" in text else text
+
+
+def _is_sqlite(conn: Any) -> bool:
+    """Whether bulk rows can travel as one JSON parameter (``json_each``) instead of one
+    statement step per row. Every step of ``executemany`` or of a fetch releases and retakes the
+    GIL; while a poll's collect threads parse feeds, each retake can wait up to the interpreter's
+    switch interval, so the writer thread slowed several-fold on the ~64 story-band rows a post
+    writes. The PostgreSQL archive (statements translated) keeps the plain forms."""
+    return isinstance(conn, sqlite3.Connection)
 
 
 def _candidates(
@@ -230,37 +252,50 @@ def _candidates(
     is written, so probing needs no transaction.
     """
     found_rows: list[np.ndarray] = []
-    found_story: list[str] = []
+    found_codes: list[np.ndarray] = []
+    code_of: dict[str, int] = {}  # story -> code, in order of first sight
+    packed = _is_sqlite(store.conn)
     for band in range(keys.shape[1]):
         column = keys[rows, band]
         order = np.argsort(column, kind="stable")
         ordered = column[order]
         distinct = np.unique(ordered).tolist()
-        hits: list[tuple[int, str]] = []
+        hits: list[Sequence[Any]] = []
         for start in range(0, len(distinct), _IN_CHUNK):
             chunk = distinct[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
-            hits.extend(
-                store.conn.execute(
-                    f"SELECT key, story_id FROM story_bands WHERE band = ? AND key IN ({marks}) "
-                    "AND at >= ?",
+            where = f"FROM story_bands WHERE band = ? AND key IN ({marks}) AND at >= ?"
+            if packed:  # one row back instead of one per hit (see _is_sqlite)
+                (found,) = store.conn.execute(
+                    f"SELECT json_group_array(json_array(key, story_id)) {where}",
                     [band + offset, *chunk, since],
+                ).fetchone()
+                hits.extend(json.loads(found))
+            else:
+                hits.extend(
+                    store.conn.execute(
+                        f"SELECT key, story_id {where}", [band + offset, *chunk, since]
+                    )
                 )
-            )
         if not hits:
             continue
         hit_keys = np.fromiter((key for key, _ in hits), dtype=np.int64, count=len(hits))
+        hit_codes = np.fromiter(
+            (code_of.setdefault(story, len(code_of)) for _, story in hits),
+            dtype=np.int64,
+            count=len(hits),
+        )
         low = np.searchsorted(ordered, hit_keys, side="left")
         spans = np.searchsorted(ordered, hit_keys, side="right") - low
         found_rows.append(rows[order[_expand(low, spans)]])
-        for (_, story), span in zip(hits, spans.tolist(), strict=True):
-            found_story.extend([story] * span)
-    if not found_story:
+        found_codes.append(np.repeat(hit_codes, spans))
+    if not code_of:
         return []
-    names = sorted(set(found_story))
-    code_of = {name: code for code, name in enumerate(names)}
+    names = sorted(code_of)  # codes renumbered in story-id order: ties go to the smaller id
+    position = {name: code for code, name in enumerate(names)}
+    renumber = np.fromiter((position[n] for n in code_of), dtype=np.int64, count=len(code_of))
     which = np.concatenate(found_rows).astype(np.int64)
-    codes = np.fromiter((code_of[n] for n in found_story), dtype=np.int64, count=len(found_story))
+    codes = renumber[np.concatenate(found_codes)]
     pair, counts = np.unique(which * len(names) + codes, return_counts=True)
     idx, story = pair // len(names), pair % len(names)
     ranked = np.lexsort((story, -counts, idx))  # per row: most shared bands, then story id
@@ -492,18 +527,27 @@ def assign_stories(
         spread[0] += 1
         if first_seen < spread[1]:
             spread[1], spread[2] = first_seen, post_id
-    indexed = [("text", i, sigs[i], keys[i]) for i in range(len(ids)) if usable[i]] + [
-        ("title", i, title_sigs[i], title_keys[i]) for i in range(len(ids)) if title_usable[i]
+    # Signatures kept for later batches: text ones first, then headline ones (the order of
+    # ``sigs[usable]`` and ``title_sigs[title_usable]``).
+    indexed = [("text", i) for i in np.flatnonzero(usable).tolist()] + [
+        ("title", i) for i in np.flatnonzero(title_usable).tolist()
     ]
+    packed = _is_sqlite(store.conn)
     with store.transaction() as conn:
         conn.executemany(
             "INSERT OR IGNORE INTO stories (id, first_post_id, title, first_seen_at, "
             "last_seen_at, mentions, sources) VALUES (?, ?, ?, ?, ?, 0, 0)",
             created,
         )
-        conn.executemany(
-            "UPDATE posts SET story_id = ? WHERE id = ?", list(zip(assigned, ids, strict=True))
-        )
+        story_of = list(zip(assigned, ids, strict=True))
+        if packed and (payload := _packed(story_of)) is not None:
+            conn.execute(
+                "UPDATE posts SET story_id = value ->> 0 FROM json_each(?) "
+                "WHERE posts.id = value ->> 1",
+                (payload,),
+            )
+        else:
+            conn.executemany("UPDATE posts SET story_id = ? WHERE id = ?", story_of)
         conn.executemany(
             "UPDATE stories SET mentions = mentions + ?1, first_seen_at = min(first_seen_at, ?2), "
             "last_seen_at = max(last_seen_at, ?3) WHERE id = ?4",
@@ -525,22 +569,45 @@ def assign_stories(
             "WHERE story_sources.story_id = stories.id) WHERE id = ?",
             [(story,) for story in per_story],
         )
-        conn.executemany(
-            "INSERT OR REPLACE INTO story_signatures (post_id, kind, story_id, at, signature) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(ids[i], kind, assigned[i], rows[i][5], sig.tobytes()) for kind, i, sig, _ in indexed],
+        signature_rows = [(ids[i], kind, assigned[i], rows[i][5]) for kind, i in indexed]
+        band_rows = _band_rows(
+            [keys[usable], title_keys[title_usable]],
+            [np.flatnonzero(usable), np.flatnonzero(title_usable)],
+            assigned,
+            [row[5] for row in rows],
         )
-        conn.executemany(
-            "INSERT INTO story_bands (band, key, story_id, at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (band, key, story_id) DO UPDATE SET at = excluded.at "
-            "WHERE excluded.at > story_bands.at",
-            _band_rows(
-                [keys[usable], title_keys[title_usable]],
-                [np.flatnonzero(usable), np.flatnonzero(title_usable)],
-                assigned,
-                [row[5] for row in rows],
-            ),
-        )
+        # Rows as one JSON parameter where the archive allows it (see _is_sqlite), signatures
+        # all in one blob, cut by position.
+        if packed and (payload := _packed(signature_rows)) is not None:
+            size = NUM_PERM * 4
+            conn.execute(
+                "INSERT OR REPLACE INTO story_signatures (post_id, kind, story_id, at, signature) "
+                "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, "
+                f"substr(?2, key * {size} + 1, {size}) FROM json_each(?1)",
+                (payload, np.concatenate([sigs[usable], title_sigs[title_usable]]).tobytes()),
+            )
+        else:
+            conn.executemany(
+                "INSERT OR REPLACE INTO story_signatures (post_id, kind, story_id, at, signature) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (*row, sig.tobytes())
+                    for row, sig in zip(
+                        signature_rows, [*sigs[usable], *title_sigs[title_usable]], strict=True
+                    )
+                ],
+            )
+        if packed and (payload := _packed(band_rows)) is not None:
+            conn.execute(
+                "INSERT INTO story_bands (band, key, story_id, at) SELECT value ->> 0, "
+                f"value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true {_BAND_UPSERT}",
+                (payload,),
+            )
+        else:
+            conn.executemany(
+                f"INSERT INTO story_bands (band, key, story_id, at) VALUES (?, ?, ?, ?) {_BAND_UPSERT}",
+                band_rows,
+            )
         # Entries older than the window can no longer be joined: keep the index small.
         conn.execute("DELETE FROM story_bands WHERE at < ?", (since,))
         conn.execute("DELETE FROM story_signatures WHERE at < ?", (since,))
