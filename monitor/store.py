@@ -240,7 +240,7 @@ class Store:
                     if last != snap.counts():
                         snapshot_rows.append((post_id, seen, *snap.counts()))
             if new_rows:
-                conn.executemany(_INSERT_POST, new_rows)
+                _insert_many(conn, _INSERT_POST, new_rows)
             if updates:
                 conn.executemany(
                     "UPDATE posts SET last_seen_at = ?1, "
@@ -251,7 +251,8 @@ class Store:
                     updates,
                 )
             if brand_rows:
-                conn.executemany(
+                _insert_many(
+                    conn,
                     "INSERT OR IGNORE INTO post_brands (post_id, brand, matched_at) VALUES (?, ?, ?)",
                     brand_rows,
                 )
@@ -375,6 +376,25 @@ POST_COLUMNS = (
 _INSERT_POST = (
     f"INSERT INTO posts ({', '.join(POST_COLUMNS)}) VALUES ({', '.join('?' * len(POST_COLUMNS))})"
 )
+
+
+def _insert_many(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``conn.executemany(insert, rows)`` for ``INSERT … VALUES (?, …)``, run as one statement
+    over the rows sent as one JSON array (``json_each``): each step of ``executemany`` gives up
+    the GIL, and while a poll's collect threads parse feeds every retake can wait for the
+    interpreter's switch interval. Rows JSON cannot carry exactly (a NUL in a string, which
+    SQLite's JSON functions cut short; NaN; other types) go the ``executemany`` way."""
+    try:
+        payload: str | None = json.dumps(rows, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        payload = None
+    if payload is None or "\\u0000" in payload:
+        conn.executemany(insert, rows)
+        return
+    head, _, values = insert.partition(" VALUES ")
+    width = values.count("?")
+    picks = ", ".join(f"value ->> {n}" for n in range(width))
+    conn.execute(f"{head} SELECT {picks} FROM json_each(?)", (payload,))
 
 
 def post_row(post: Post, content_hash: str, seen: str, canonical: str | None) -> tuple[Any, ...]:

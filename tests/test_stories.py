@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from monitor import stories
 from monitor.records import Post
 from monitor.store import Store
 from monitor.stories import (
@@ -202,3 +204,45 @@ def test_similar_but_different_headlines_stay_apart(store: Store) -> None:
     ]
     store.upsert_posts([(p, ["Aurora Air"]) for p in posts], seen_at=T0)
     assert assign_stories(store, [p.id for p in posts], T0).new_stories == 2
+
+
+def _story_tables(store: Store) -> list[list[tuple[object, ...]]]:
+    queries = [
+        "SELECT id, story_id FROM posts ORDER BY id",
+        "SELECT * FROM stories ORDER BY id",
+        "SELECT * FROM story_sources ORDER BY story_id, source",
+        "SELECT * FROM story_bands ORDER BY band, key, story_id",
+        "SELECT * FROM story_signatures ORDER BY post_id, kind",
+    ]
+    return [store.conn.execute(sql).fetchall() for sql in queries]
+
+
+def _two_rounds(store: Store) -> None:
+    first = [_post("rss", f"{n}", *pair) for n, pair in enumerate([DE, ES, JA, RU, OTHER])]
+    store.upsert_posts([(p, ["L"]) for p in first], seen_at=T0)
+    assign_stories(store, [p.id for p in first], T0)
+    later = T0 + timedelta(hours=2)
+    copies = [DE_COPY, ES_COPY, JA_COPY, RU_COPY, OTHER]
+    # Ids with quotes, backslashes, emoji and a NUL (that batch's rows take the per-row path).
+    names = ['c"1', "c\\2", "c😀3", "c\x004", "c5"]
+    second = [_post("reddit", name, *pair) for name, pair in zip(names, copies, strict=True)]
+    store.upsert_posts([(p, ["L"]) for p in second], seen_at=later)
+    assign_stories(store, [p.id for p in second], later)
+
+
+def test_bulk_rows_and_per_row_writes_leave_the_same_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(tmp_path / "bulk.db") as store:
+        _two_rounds(store)
+        bulk = _story_tables(store)
+    monkeypatch.setattr(stories, "_is_sqlite", lambda conn: False)
+    with Store.open(tmp_path / "rows.db") as store:
+        _two_rounds(store)
+        rows = _story_tables(store)
+    assert bulk == rows
+    assigned = {str(post): story for post, story in bulk[0]}
+    assert None not in assigned.values()
+    assert assigned["reddit:c\x004"] == assigned["rss:3"]  # the Russian copy joined its original
+    assert assigned["reddit:c😀3"] == assigned["rss:2"]
+    assert len(bulk[3]) > 0 and len(bulk[4]) >= 10  # band rows; a text signature per post
