@@ -13,11 +13,12 @@
 
    The fake hosts run in a process of their own (``multiprocessing``, the same
    :class:`~monitor.loopback.LoopbackServer` fakes), like services on other machines: their
-   request handling and feed generation take neither CPU time nor the GIL from the client being
-   measured. The child sends back the hosts' URLs and, after each phase, what every host saw
+   request handling and feed generation never hold the GIL of the client being measured. The child sends back the hosts' URLs and, after each phase, what every host saw
    (peak requests in flight, requests served); the sequential and the concurrent runs poll the
    very same hosts. ``--hosts-in-process`` runs them as threads of the benchmark's own process
-   instead (the earlier setup; on 2 cores it costs the concurrent pipeline about a fifth).
+   instead (the earlier setup, for comparison). On a 2-core machine the child still shares the
+   cores with the client, so the two setups measure alike there; the separation matters where
+   the client is given cores of its own. Measured figures: docs/sources.md.
 2. Clustering: 100,000 synthetic items (20,000 stories × 5 syndicated copies with small edits, in
    five scripts) through :func:`monitor.stories.cluster_texts`; reports the time, items/s and
    how many copies landed with their original.
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
+import os
 import random
 import sys
 import tempfile
@@ -231,12 +233,18 @@ def _config(urls: list[str], per_host: int, workers: int) -> Config:
     )
 
 
-def _run_polls(urls: list[str], per_host: int, workers: int, db: Path) -> tuple[float, int, int]:
+def _run_polls(
+    urls: list[str], per_host: int, workers: int, db: Path
+) -> tuple[float, int, int, float]:
+    """One poll into a fresh archive: seconds, items fetched, posts stored, CPU seconds of this
+    process (every thread) during the poll."""
     config = _config(urls, per_host, workers)
     with Store.open(db) as store, HttpClient(timeout=10.0) as client:
+        cpu = time.process_time()
         started = time.perf_counter()
         report = poll(config, store, client)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
         failed = [r for r in report.sources if not r.ok]
         if failed:
             raise SystemExit(f"{len(failed)} polls failed, e.g. {failed[0].error}")
@@ -245,7 +253,7 @@ def _run_polls(urls: list[str], per_host: int, workers: int, db: Path) -> tuple[
         unassigned = store.conn.execute("SELECT count(*) FROM posts WHERE story_id IS NULL")
         if unassigned.fetchone()[0]:
             raise SystemExit("posts left without a story")
-    return elapsed, fetched, stored
+    return elapsed, fetched, stored, cpu
 
 
 def _run_collect(urls: list[str], per_host: int, workers: int) -> tuple[float, int]:
@@ -303,6 +311,11 @@ def _synthetic_items(count: int, rng: random.Random) -> tuple[list[tuple[str, st
     return items, truth
 
 
+def _load() -> str:
+    """The 1-, 5- and 15-minute load averages: what else the machine was doing."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000, help="items to cluster")
@@ -319,6 +332,7 @@ def main() -> None:
     latency = (float(low) / 1000, float(high or low) / 1000)
     pairs = len(BRANDS) * HOSTS * SOURCES_PER_HOST
 
+    load_before = _load()
     hosts = Hosts(latency, in_process=args.hosts_in_process)
     peaks: list[int] = []
 
@@ -337,10 +351,10 @@ def main() -> None:
         col_seq_time, col_seq_items = checked(_run_collect(hosts.urls, args.per_host, 1))
         col_time, col_items = checked(_run_collect(hosts.urls, args.per_host, args.workers))
         with tempfile.TemporaryDirectory() as tmp:
-            seq_time, seq_items, seq_rows = checked(
+            seq_time, seq_items, seq_rows, seq_cpu = checked(
                 _run_polls(hosts.urls, args.per_host, 1, Path(tmp) / "seq.db")
             )
-            conc_time, conc_items, conc_rows = checked(
+            conc_time, conc_items, conc_rows, conc_cpu = checked(
                 _run_polls(hosts.urls, args.per_host, args.workers, Path(tmp) / "conc.db")
             )
     finally:
@@ -370,6 +384,8 @@ def main() -> None:
     print(f"collect concurrent ({args.workers} workers): {col_time:.2f} s, {col_items} items")
     print(f"pipeline sequential: {seq_time:.2f} s, {seq_items} items fetched, {seq_rows} stored")
     print(f"pipeline concurrent: {conc_time:.2f} s, {conc_items} items fetched, {conc_rows} stored")
+    print(f"pipeline CPU (this process): sequential {seq_cpu:.2f} s, concurrent {conc_cpu:.2f} s")
+    print(f"load average: {load_before} before, {_load()} after")
     print(f"peak requests in flight per host: {max(peaks)} (limit {args.per_host})")
     print(f"sequential polls/s {pairs / col_seq_time:.1f}")
     print(f"polls/s {pairs / col_time:.1f}")
