@@ -111,17 +111,28 @@ def signatures(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         slots = owner * NUM_PERM + (values & np.uint64(NUM_PERM - 1)).astype(np.int64)
         flat = np.full(len(parts) * NUM_PERM, _EMPTY, dtype=np.uint64)
         np.minimum.at(flat, slots, values >> np.uint64(_BIN_BITS))
-        table = flat.reshape(len(parts), NUM_PERM)
-        empty = table == _EMPTY
-        step = 0
-        while empty.any() and step < NUM_PERM:
-            step += 1
-            borrowed = np.roll(table, -1, axis=1)
-            fill = empty & (borrowed != _EMPTY)
-            table[fill] = borrowed[fill] + np.uint64(_DENSIFY)
-            empty &= ~fill
+        table = _densify(flat.reshape(len(parts), NUM_PERM))
         sigs[rows] = (table >> np.uint64(64 - _BIN_BITS - 32)).astype(np.uint32)
     return sigs, usable
+
+
+def _densify(table: np.ndarray) -> np.ndarray:
+    """Fill each empty bin from the nearest non-empty bin to its right (wrapping round), plus
+    ``_DENSIFY`` per bin of distance: what borrowing from the right neighbour, one step at a
+    time, arrives at, in one pass (rows with no value at all stay empty)."""
+    empty = table == _EMPTY
+    if not empty.any():
+        return table
+    width = table.shape[1]
+    doubled = np.concatenate([table, table], axis=1)
+    position = np.where(doubled != _EMPTY, np.arange(2 * width), 2 * width)
+    # Per bin, the first non-empty bin at or after it in the doubled row.
+    after = np.minimum.accumulate(position[:, ::-1], axis=1)[:, ::-1][:, :width]
+    rows, cols = np.nonzero(empty & (after < 2 * width))
+    source = after[rows, cols]
+    distance = (source - cols).astype(np.uint64)
+    table[rows, cols] = doubled[rows, source] + distance * np.uint64(_DENSIFY)
+    return table
 
 
 def band_keys(sigs: np.ndarray) -> np.ndarray:
