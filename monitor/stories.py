@@ -270,7 +270,7 @@ def _candidates(
         column = keys[rows, band]
         order = np.argsort(column, kind="stable")
         ordered = column[order]
-        distinct = np.unique(ordered).tolist()
+        distinct = ordered[np.r_[True, ordered[1:] != ordered[:-1]]].tolist()  # sorted already
         hits: list[Sequence[Any]] = []
         for start in range(0, len(distinct), _IN_CHUNK):
             chunk = distinct[start : start + _IN_CHUNK]
