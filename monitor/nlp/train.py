@@ -17,9 +17,14 @@ from typing import Any
 
 from monitor.nlp.dataset import SENTIMENTS
 
-__all__ = ["COMPLAINT_LABEL", "Example", "TrainSettings", "fine_tune"]
+__all__ = ["COMPLAINT_LABEL", "ENCODER_LAYERS", "Example", "TrainSettings", "fine_tune"]
 
 COMPLAINT_LABEL = "complaint"
+# How many of the base encoder's layers the classifier keeps (the first ones; the rest are
+# dropped before training, as DistilBERT-style students do). Inference time is roughly
+# proportional to the layer count. Chosen on the dev split (docs/model-card.md); ``None``
+# keeps every layer.
+ENCODER_LAYERS: int | None = 6
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,8 @@ class Example:
 class TrainSettings:
     """Hyper-parameters of :func:`fine_tune` (chosen on the dev split, never on test).
 
-    Only the top ``trainable_layers`` encoder layers and the head are trained. The frozen
+    The encoder is first cut to its first ``encoder_layers`` layers (``None``: all of them).
+    Only the top ``trainable_layers`` of those and the head are trained. The frozen
     lower layers run once per example and their output is cached, so an epoch costs a
     fraction of a full forward/backward pass: this is what makes ``groundswell model build``
     finish in minutes on a 2-core CPU.
@@ -48,7 +54,8 @@ class TrainSettings:
     warmup: float = 0.1
     weight_decay: float = 0.01
     complaint_weight: float = 1.0
-    trainable_layers: int = 3
+    encoder_layers: int | None = ENCODER_LAYERS
+    trainable_layers: int = 4
     seed: int = 13
     threads: int | None = None
 
@@ -88,6 +95,12 @@ def fine_tune(
     finally:
         hf_logging.set_verbosity(verbosity)
     encoder = model.base_model
+    if settings.encoder_layers is not None and settings.encoder_layers < 1:
+        raise ValueError(f"encoder_layers must be >= 1, got {settings.encoder_layers}")
+    if settings.encoder_layers is not None and settings.encoder_layers < len(encoder.encoder.layer):
+        # keep the first layers; the saved config and weights describe the shorter encoder
+        encoder.encoder.layer = encoder.encoder.layer[: settings.encoder_layers]
+        model.config.num_hidden_layers = settings.encoder_layers
     layers = encoder.encoder.layer
     n_layers = len(layers)
     k = n_layers - max(0, min(settings.trainable_layers, n_layers))
