@@ -164,3 +164,39 @@ def test_corrupted_default_is_not_loaded_or_rebuilt_silently(tmp_path: Path) -> 
 def test_missing_default_without_build_permission(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="groundswell model build"):
         build.ensure_default_model(tmp_path, build_if_missing=False)
+
+
+def test_fine_tune_keeps_only_the_first_encoder_layers(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForSequenceClassification
+
+    from monitor.nlp.train import Example, TrainSettings, fine_tune
+    from tests.nlp_support import make_tiny_model
+
+    base = make_tiny_model(tmp_path / "base", ("a", "b"))  # two encoder layers
+    examples = [Example("refund never again", 0, True), Example("danke", 2, False)] * 4
+    settings = TrainSettings(
+        epochs=1, batch_size=4, encoder_layers=1, trainable_layers=0, threads=1
+    )
+    out = fine_tune(base, examples, tmp_path / "cut", settings)
+
+    saved = load_file(str(out / "model.safetensors"))
+    layers = {k.split(".")[3] for k in saved if ".encoder.layer." in k}
+    assert layers == {"0"}
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.num_hidden_layers == 1 and len(model.base_model.encoder.layer) == 1
+    original = load_file(str(base / "model.safetensors"))
+    for name, value in saved.items():
+        if ".encoder.layer.0." in name:  # frozen: carried over unchanged
+            assert torch.equal(value, original[name]), name
+    assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive", 3: "complaint"}
+
+
+def test_fine_tune_rejects_an_empty_encoder(tmp_path: Path) -> None:
+    from monitor.nlp.train import Example, TrainSettings, fine_tune
+    from tests.nlp_support import make_tiny_model
+
+    base = make_tiny_model(tmp_path / "base", ("a", "b"))
+    with pytest.raises(ValueError, match="encoder_layers"):
+        fine_tune(base, [Example("x", 0, False)], tmp_path / "out", TrainSettings(encoder_layers=0))
