@@ -143,9 +143,9 @@ def _serve_hosts(conn: Connection, latency: tuple[float, float]) -> None:
 
 
 class Hosts:
-    """The fake hosts, in a process of their own (like services on other machines, so their
-    request handling does not take CPU or the GIL from the client being measured) or, with
-    ``in_process``, as threads of this one."""
+    """The fake hosts, in a process of their own (like services on other machines: their request
+    handling never holds the GIL of the client being measured) or, with ``in_process``, as
+    threads of this one."""
 
     def __init__(self, latency: tuple[float, float], in_process: bool = False) -> None:
         self._local: list[FakeNews] = []
