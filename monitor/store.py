@@ -388,10 +388,11 @@ def _insert_many(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any
         payload: str | None = json.dumps(rows, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError):
         payload = None
-    if payload is None or "\\u0000" in payload:
+    head, _, values = insert.partition(" VALUES ")
+    plain = values.startswith("(") and values.endswith(")")  # nothing after VALUES (…)
+    if payload is None or "\\u0000" in payload or not plain:
         conn.executemany(insert, rows)
         return
-    head, _, values = insert.partition(" VALUES ")
     width = values.count("?")
     picks = ", ".join(f"value ->> {n}" for n in range(width))
     conn.execute(f"{head} SELECT {picks} FROM json_each(?)", (payload,))

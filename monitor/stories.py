@@ -432,10 +432,22 @@ def assign_stories(
     *,
     window_days: float = WINDOW_DAYS,
 ) -> StoryReport:
-    """Give each of ``post_ids`` (that has none yet) a story id, and keep story tables current."""
+    """Give each of ``post_ids`` (that has none yet) a story id, and keep story tables current.
+
+    Runs as one exclusive section of the archive: with several workers, a batch reads the
+    stories that every earlier batch wrote, so copies of one story that arrive at two workers at
+    once still become one story.
+    """
     now = now or utcnow()
     if not post_ids:
         return StoryReport()
+    with store.exclusive("stories"):
+        return _assign(store, post_ids, now, window_days)
+
+
+def _assign(
+    store: Store, post_ids: Sequence[str], now: datetime, window_days: float
+) -> StoryReport:
     rows: list[tuple[str, str, str, str, str | None, str]] = []
     for start in range(0, len(post_ids), 500):
         chunk = list(post_ids[start : start + 500])
