@@ -106,6 +106,28 @@ def test_language_hint_and_detection(tiny: Classifier) -> None:
     assert german.lang == "de"
 
 
+def test_languages_and_cues_are_found_while_the_model_runs(tiny: Classifier) -> None:
+    # more texts than batch_size (3): the model runs in a worker thread meanwhile
+    together = tiny.classify(TEXTS)
+    for text, a in zip(TEXTS, together, strict=True):
+        [b] = tiny.classify([text])  # one batch: no worker thread
+        assert (a.lang, a.cues, a.sentiment) == (b.lang, b.cues, b.sentiment)
+        assert a.risk == pytest.approx(b.risk, abs=2e-3)
+    assert together[0].lang == "en" and "repeat_contact" in together[0].cue_names
+    assert together[2].lang == "de"
+
+
+def test_model_errors_surface_from_the_worker_thread(tiny_folder: Path) -> None:
+    clf = load_model_folder(tiny_folder, ModelSettings(quantize="none", batch_size=2))
+
+    def broken(_ids: object, _mask: object) -> object:
+        raise RuntimeError("model failed")
+
+    clf._runner = lambda: broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="model failed"):
+        clf.classify(TEXTS)
+
+
 def test_langs_length_must_match(tiny: Classifier) -> None:
     with pytest.raises(ValueError):
         tiny.classify(["a", "b"], ["en"])
