@@ -149,14 +149,23 @@ class Store:
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[sqlite3.Connection]:
-        """A write transaction that no other writer of the archive can interleave with.
+        """A section that other writers asking for the same ``name`` wait for.
 
         For read-then-write work that must see every earlier writer's result (story assignment
-        by several workers). On SQLite the transaction's write lock already excludes every
-        other writer, so ``name`` only matters on PostgreSQL.
+        by several threads or worker processes). On SQLite it is a lock file beside the archive
+        (``<archive>.<name>.lock``), not a transaction: the work inside reads without blocking
+        anyone and keeps its write transactions short, so scoring and delivery are not held up
+        while it computes.
         """
-        with self.transaction() as conn:
-            yield conn
+        if self.readonly:
+            raise ReadOnlyError(f"archive {self.path} is open read-only")
+        if str(self.path) in ("", ":memory:"):  # private to this connection: nobody to wait for
+            yield self.conn
+            return
+        from filelock import FileLock
+
+        with FileLock(f"{self.path}.{name}.lock"):
+            yield self.conn
 
     def schema_version(self) -> int:
         if not self.db["schema_migrations"].exists():

@@ -164,3 +164,30 @@ def test_a_migration_added_later_still_runs(
     with Store.open(tmp_path / "m.db") as archive:
         versions = {r[0] for r in archive.conn.execute("SELECT version FROM schema_migrations")}
     assert versions == {m.version for m in everything}
+
+
+def test_exclusive_section_waits_for_its_name_but_blocks_no_writer(tmp_path: Path) -> None:
+    import threading
+
+    db = tmp_path / "x.db"
+    entered = threading.Event()
+    order: list[str] = []
+    with Store.open(db) as first, Store.open(db) as second:
+
+        def later() -> None:
+            entered.set()
+            with second.exclusive("stories"):
+                order.append("second")
+
+        with first.exclusive("stories"):
+            worker = threading.Thread(target=later)
+            worker.start()
+            assert entered.wait(5)
+            worker.join(0.3)
+            assert worker.is_alive()  # waits for the section
+            with second.transaction() as conn:  # while writes from elsewhere go through
+                conn.execute("INSERT INTO burst_state (brand, evaluated_until) VALUES ('b', 't')")
+            order.append("first")
+        worker.join(5)
+        assert not worker.is_alive()
+    assert order == ["first", "second"]
