@@ -470,10 +470,10 @@ _PENDING = """
     WHERE coalesce(p.published_at, p.first_seen_at) >= ?
       AND (last.at IS NULL
            OR EXISTS (SELECT 1 FROM snapshots s WHERE s.post_id = pb.post_id AND s.at > last.at)
-           OR (p.story_id IS NOT NULL AND EXISTS (
+           OR (p.story_id IS NOT NULL AND last.harm >= ? AND EXISTS (
                SELECT 1 FROM posts o WHERE o.story_id = p.story_id AND o.first_seen_at > last.at))
            {assessed})
-    ORDER BY last.at IS NOT NULL, last.at, pb.post_id, pb.brand
+    ORDER BY coalesce(p.published_at, p.first_seen_at) DESC, pb.post_id, pb.brand
     {limit}
 """
 
@@ -486,8 +486,9 @@ def score_pending(
     Every rescoring is stored in ``risk_scores`` (the score history: one row per new snapshot,
     assessment or story mention); an event is returned when risk moved by at least
     ``rescore_min_change`` or the severity changed. One run takes on at most ``limit`` (default
-    ``[risk] score_batch``) mentions: never-scored ones first, then those scored longest ago;
-    the next run continues. Hours that ended since the last run are judged for brand-level
+    ``[risk] score_batch``) mentions, the newest posts first whether scored before or not (a
+    young post whose engagement is taking off is rescored before yesterday's chatter gets its
+    first score); the next run continues. Hours that ended since the last run are judged for brand-level
     bursts (stored in ``bursts``). Returns the RiskEvents at or above ``event_min_severity``,
     bursts included, for the alert engine.
 
@@ -508,9 +509,15 @@ def score_pending(
         else ""
     )
     batch = settings.score_batch if limit is None else limit
+    # A story's growth changes only spread, and risk = harm^a x reach^b with reach <= 1: a
+    # mention whose harm keeps it below the lowest severity whatever the spread is not
+    # rescored for its story alone (big syndicated stories would otherwise rescore every
+    # mention on every new copy). Its own snapshots or a new assessment still rescore it.
+    ceiling = settings.severity.info / max(settings.combine.competitor_factor, 1.0)
+    story_harm = ceiling ** (1.0 / max(settings.combine.harm_exponent, 1e-9))
     pending = store.conn.execute(
         _PENDING.format(assessed=assessed, limit=f"LIMIT {int(batch)}" if batch > 0 else ""),
-        (horizon,),
+        (horizon, story_harm),
     ).fetchall()
     post_ids = sorted({row[0] for row in pending})
     snapshots = _snapshots_of(store, post_ids)

@@ -95,24 +95,43 @@ def _scored(store: Store) -> list[str]:
     ]
 
 
-def test_bounded_batch_takes_never_scored_mentions_first(store: Store) -> None:
+def test_bounded_batch_takes_the_newest_posts_first(store: Store) -> None:
+    """Under a backlog, a young post taking off is rescored before old posts' first scores."""
     config = _config({"risk": {"score_batch": 2}})
     for key in ("a", "b", "c"):
         _post(store, key, T0)
     score_pending(store, config, T0 + timedelta(minutes=1))
-    assert _scored(store) == ["reddit:a", "reddit:b"]
-    store.add_snapshot("reddit:a", Snapshot(T0 + timedelta(minutes=2), likes=3))
+    assert _scored(store) == ["reddit:a", "reddit:b"]  # same age: by id
     _post(store, "d", T0 + timedelta(minutes=2))
     score_pending(store, config, T0 + timedelta(minutes=3), limit=1)
-    assert _scored(store)[2:] == ["reddit:c"]  # never scored before the rescoring of a
-    score_pending(store, config, T0 + timedelta(minutes=4))
-    assert _scored(store)[3:] == ["reddit:a", "reddit:d"]  # one run, both
-    score_pending(store, config, T0 + timedelta(minutes=5))
+    assert _scored(store)[2:] == ["reddit:d"]  # the newest first
+    store.add_snapshot("reddit:d", Snapshot(T0 + timedelta(minutes=4), likes=300))
+    score_pending(store, config, T0 + timedelta(minutes=5), limit=1)
+    assert _scored(store)[3:] == ["reddit:d"]  # its rescoring before c's first score
+    score_pending(store, config, T0 + timedelta(minutes=6))
+    assert _scored(store)[4:] == ["reddit:c"]
+    score_pending(store, config, T0 + timedelta(minutes=7))
     assert len(_scored(store)) == 5  # nothing left
     for key in ("e", "f", "g"):
-        _post(store, key, T0 + timedelta(minutes=6))
-    score_pending(store, config, T0 + timedelta(minutes=7), limit=0)  # 0: no limit
+        _post(store, key, T0 + timedelta(minutes=8))
+    score_pending(store, config, T0 + timedelta(minutes=9), limit=0)  # 0: no limit
     assert len(_scored(store)) == 8
+
+
+def test_story_growth_rescores_only_mentions_that_could_reach_a_severity(store: Store) -> None:
+    config = _config({})
+    _post(store, "calm", T0, "lounge opens at noon")
+    _post(store, "angry", T0, "refused my refund, my lawyer is on it, never again")
+    store.conn.execute("UPDATE posts SET story_id = 'st-1'")
+    store.conn.commit()
+    score_pending(store, config, T0 + timedelta(minutes=1))
+    harms = dict(store.conn.execute("SELECT post_id, harm FROM risk_scores").fetchall())
+    assert harms["reddit:calm"] < 0.25 <= harms["reddit:angry"]
+    _post(store, "copy", T0 + timedelta(minutes=2), "lounge opens at noon")
+    store.conn.execute("UPDATE posts SET story_id = 'st-1' WHERE id = 'reddit:copy'")
+    store.conn.commit()
+    score_pending(store, config, T0 + timedelta(minutes=3))
+    assert _scored(store)[2:] == ["reddit:angry", "reddit:copy"]  # not the calm one again
 
 
 def _chatter_hour(store: Store, h: int, per_hour: int) -> None:
