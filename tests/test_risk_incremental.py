@@ -95,27 +95,29 @@ def _scored(store: Store) -> list[str]:
     ]
 
 
-def test_bounded_batch_takes_the_newest_posts_first(store: Store) -> None:
-    """Under a backlog, a young post taking off is rescored before old posts' first scores."""
+def test_bounded_batch_first_scores_then_youngest_rescorings(store: Store) -> None:
+    """Under a backlog every new mention gets its first score; then young posts are rescored
+    before old ones."""
     config = _config({"risk": {"score_batch": 2}})
     for key in ("a", "b", "c"):
         _post(store, key, T0)
     score_pending(store, config, T0 + timedelta(minutes=1))
     assert _scored(store) == ["reddit:a", "reddit:b"]  # same age: by id
     _post(store, "d", T0 + timedelta(minutes=2))
-    score_pending(store, config, T0 + timedelta(minutes=3), limit=1)
-    assert _scored(store)[2:] == ["reddit:d"]  # the newest first
+    store.add_snapshot("reddit:a", Snapshot(T0 + timedelta(minutes=2), likes=3))
+    score_pending(store, config, T0 + timedelta(minutes=3))
+    assert _scored(store)[2:] == ["reddit:c", "reddit:d"]  # first scores before a's rescoring
     store.add_snapshot("reddit:d", Snapshot(T0 + timedelta(minutes=4), likes=300))
     score_pending(store, config, T0 + timedelta(minutes=5), limit=1)
-    assert _scored(store)[3:] == ["reddit:d"]  # its rescoring before c's first score
+    assert _scored(store)[4:] == ["reddit:d"]  # the younger post's rescoring first
     score_pending(store, config, T0 + timedelta(minutes=6))
-    assert _scored(store)[4:] == ["reddit:c"]
+    assert _scored(store)[5:] == ["reddit:a"]
     score_pending(store, config, T0 + timedelta(minutes=7))
-    assert len(_scored(store)) == 5  # nothing left
+    assert len(_scored(store)) == 6  # nothing left
     for key in ("e", "f", "g"):
         _post(store, key, T0 + timedelta(minutes=8))
     score_pending(store, config, T0 + timedelta(minutes=9), limit=0)  # 0: no limit
-    assert len(_scored(store)) == 8
+    assert len(_scored(store)) == 9
 
 
 def test_story_growth_rescores_only_mentions_that_could_reach_a_severity(store: Store) -> None:
