@@ -473,7 +473,8 @@ _PENDING = """
            OR (p.story_id IS NOT NULL AND last.harm >= ? AND EXISTS (
                SELECT 1 FROM posts o WHERE o.story_id = p.story_id AND o.first_seen_at > last.at))
            {assessed})
-    ORDER BY last.at IS NOT NULL, coalesce(p.published_at, p.first_seen_at) DESC, pb.post_id, pb.brand
+    ORDER BY last.at IS NOT NULL, last.risk DESC, coalesce(p.published_at, p.first_seen_at) DESC,
+             pb.post_id, pb.brand
     {limit}
 """
 
@@ -486,9 +487,9 @@ def score_pending(
     Every rescoring is stored in ``risk_scores`` (the score history: one row per new snapshot,
     assessment or story mention); an event is returned when risk moved by at least
     ``rescore_min_change`` or the severity changed. One run takes on at most ``limit`` (default
-    ``[risk] score_batch``) mentions: never-scored ones first, then rescorings, the newest
-    posts first in each (a young post whose engagement is taking off is rescored before
-    yesterday's chatter); the next run continues. Hours that ended since the last run are judged for brand-level
+    ``[risk] score_batch``) mentions: never-scored ones first (newest first), then rescorings,
+    the riskiest first (a complaint closing in on a severity is rescored with its new
+    engagement before chatter that cannot alert), then the youngest; the next run continues. Hours that ended since the last run are judged for brand-level
     bursts (stored in ``bursts``). Returns the RiskEvents at or above ``event_min_severity``,
     bursts included, for the alert engine.
 

@@ -117,7 +117,7 @@ def collect_stage(
 def _classify(ctx: StageContext, limit: int | None = None) -> StageResult:
     stage = _feature("monitor.nlp.stage")
     classifier = ctx.classifier()
-    # Posts the lexicon already scored at warning or above in the last day go to the model first.
+    # Posts the lexicon already scored at info or above in the last day go to the model first.
     risk = risk_settings(ctx.config)
     since = isoformat(ctx.clock() - timedelta(seconds=TRIAGE_WINDOW))
     with ctx.open_store() as store:
@@ -126,7 +126,7 @@ def _classify(ctx: StageContext, limit: int | None = None) -> StageResult:
             store,
             classifier,
             limit=limit or ctx.max_items,
-            first_risk=risk.severity.warning,
+            first_risk=risk.severity.info,
             first_since=since,
         )
     return StageResult("classify", True, int(count))

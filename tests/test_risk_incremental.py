@@ -120,6 +120,17 @@ def test_bounded_batch_first_scores_then_youngest_rescorings(store: Store) -> No
     assert len(_scored(store)) == 9
 
 
+def test_rescoring_takes_the_riskiest_mention_first(store: Store) -> None:
+    config = _config({})
+    _post(store, "angry", T0, "refused my refund, my lawyer is on it, never again")
+    _post(store, "calm", T0 + timedelta(minutes=1), "lounge opens at noon")
+    score_pending(store, config, T0 + timedelta(minutes=2))
+    for key in ("angry", "calm"):
+        store.add_snapshot(f"reddit:{key}", Snapshot(T0 + timedelta(minutes=3), likes=500))
+    score_pending(store, config, T0 + timedelta(minutes=4), limit=1)
+    assert _scored(store)[2:] == ["reddit:angry"]  # older, but closer to alerting
+
+
 def test_story_growth_rescores_only_mentions_that_could_reach_a_severity(store: Store) -> None:
     config = _config({})
     _post(store, "calm", T0, "lounge opens at noon")
