@@ -123,8 +123,11 @@ def test_bounded_batch_first_scores_then_youngest_rescorings(store: Store) -> No
 def test_rescoring_takes_the_riskiest_mention_first(store: Store) -> None:
     config = _config({})
     _post(store, "angry", T0, "refused my refund, my lawyer is on it, never again")
+    store.add_snapshot("reddit:angry", Snapshot(T0 + timedelta(seconds=30), likes=200))
     _post(store, "calm", T0 + timedelta(minutes=1), "lounge opens at noon")
     score_pending(store, config, T0 + timedelta(minutes=2))
+    risks = dict(store.conn.execute("SELECT post_id, risk FROM risk_scores").fetchall())
+    assert risks["reddit:angry"] > risks["reddit:calm"]
     for key in ("angry", "calm"):
         store.add_snapshot(f"reddit:{key}", Snapshot(T0 + timedelta(minutes=3), likes=500))
     score_pending(store, config, T0 + timedelta(minutes=4), limit=1)
