@@ -489,8 +489,9 @@ def score_pending(
     ``rescore_min_change`` or the severity changed. One run takes on at most ``limit`` (default
     ``[risk] score_batch``) mentions: never-scored ones first (newest first), then rescorings,
     the riskiest first (a complaint closing in on a severity is rescored with its new
-    engagement before chatter that cannot alert), then the youngest; the next run continues. Hours that ended since the last run are judged for brand-level
-    bursts (stored in ``bursts``). Returns the RiskEvents at or above ``event_min_severity``,
+    engagement before chatter that cannot alert), then the youngest; the next run continues.
+    Hours that ended since the last run are judged for brand-level bursts (stored in
+    ``bursts``). Returns the RiskEvents at or above ``event_min_severity``,
     bursts included, for the alert engine.
 
     Harm comes from the model's stored assessment when there is one, else from the lexicon.
