@@ -166,7 +166,9 @@ def test_graceful_stop_while_a_job_asks_for_another_run_does_not_deadlock() -> N
         table.run_soon("process")
 
     table = Timetable(job)
-    table.scheduler.add_job(job, args=("slow",), id="slow", next_run_time=None)
+    # An interval job like the service's own: a one-off job would be removed by APScheduler's
+    # loop after it starts, which races with shutdown() inside APScheduler itself.
+    table.scheduler.add_job(job, "interval", hours=1, args=("slow",), id="slow", next_run_time=None)
     table.start()
     table.scheduler.get_job("slow").modify(next_run_time=datetime.now(UTC))
     assert entered.wait(5)
