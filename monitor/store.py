@@ -20,7 +20,15 @@ import sqlite_utils
 from monitor.migrations import discover
 from monitor.records import Post, Snapshot, isoformat, utcnow
 
-__all__ = ["POST_COLUMNS", "ReadOnlyError", "SourceState", "Store", "UpsertResult", "post_row"]
+__all__ = [
+    "POST_COLUMNS",
+    "ReadOnlyError",
+    "SourceState",
+    "Store",
+    "UpsertResult",
+    "json_rows",
+    "post_row",
+]
 
 _CHUNK = 500  # stays under SQLite's host-parameter limit for IN (...) lists
 
@@ -387,19 +395,26 @@ _INSERT_POST = (
 )
 
 
+def json_rows(rows: Sequence[Sequence[Any]]) -> str | None:
+    """``rows`` as one JSON array for ``json_each``, or None when JSON cannot carry them exactly:
+    a NUL in a string (SQLite's JSON functions cut it short), NaN, or a type JSON lacks."""
+    try:
+        payload = json.dumps(rows, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return None if "\\u0000" in payload else payload
+
+
 def _insert_many(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """``conn.executemany(insert, rows)`` for ``INSERT … VALUES (?, …)``, run as one statement
     over the rows sent as one JSON array (``json_each``): each step of ``executemany`` gives up
     the GIL, and while a poll's collect threads parse feeds every retake can wait for the
-    interpreter's switch interval. Rows JSON cannot carry exactly (a NUL in a string, which
-    SQLite's JSON functions cut short; NaN; other types) go the ``executemany`` way."""
-    try:
-        payload: str | None = json.dumps(rows, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError):
-        payload = None
+    interpreter's switch interval. Rows :func:`json_rows` cannot carry go the ``executemany``
+    way."""
     head, _, values = insert.partition(" VALUES ")
     plain = values.startswith("(") and values.endswith(")")  # nothing after VALUES (…)
-    if payload is None or "\\u0000" in payload or not plain:
+    payload = json_rows(rows) if plain else None
+    if payload is None:
         conn.executemany(insert, rows)
         return
     width = values.count("?")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from monitor.records import isoformat, utcnow
-from monitor.store import Store
+from monitor.store import Store, json_rows
 from monitor.textnorm import fold
 
 __all__ = [
@@ -235,13 +235,6 @@ _BAND_UPSERT = (
     "ON CONFLICT (band, key, story_id) DO UPDATE SET at = excluded.at "
     "WHERE excluded.at > story_bands.at"
 )
-
-
-def _packed(rows: Sequence[Sequence[Any]]) -> str | None:
-    """``rows`` as one JSON array for ``json_each``, or None when a string holds a NUL (which
-    SQLite's JSON functions would cut short)."""
-    text = json.dumps(rows, ensure_ascii=False)
-    return None if "\\u0000" in text else text
 
 
 def _is_sqlite(conn: Any) -> bool:
@@ -563,7 +556,7 @@ def _assign(
             created,
         )
         story_of = list(zip(assigned, ids, strict=True))
-        if packed and (payload := _packed(story_of)) is not None:
+        if packed and (payload := json_rows(story_of)) is not None:
             conn.execute(
                 "UPDATE posts SET story_id = value ->> 0 FROM json_each(?) "
                 "WHERE posts.id = value ->> 1",
@@ -601,7 +594,7 @@ def _assign(
         )
         # Rows as one JSON parameter where the archive allows it (see _is_sqlite), signatures
         # all in one blob, cut by position.
-        if packed and (payload := _packed(signature_rows)) is not None:
+        if packed and (payload := json_rows(signature_rows)) is not None:
             size = NUM_PERM * 4
             conn.execute(
                 "INSERT OR REPLACE INTO story_signatures (post_id, kind, story_id, at, signature) "
@@ -620,7 +613,7 @@ def _assign(
                     )
                 ],
             )
-        if packed and (payload := _packed(band_rows)) is not None:
+        if packed and (payload := json_rows(band_rows)) is not None:
             conn.execute(
                 "INSERT INTO story_bands (band, key, story_id, at) SELECT value ->> 0, "
                 f"value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true {_BAND_UPSERT}",
