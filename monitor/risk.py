@@ -55,6 +55,7 @@ __all__ = [
     "calibration_cutoff",
     "combine",
     "render_reasons",
+    "saturation_gap",
     "score_pending",
     "score_post",
     "severity_of",
@@ -397,6 +398,24 @@ def stored_calibration(store: Any, settings: RiskSettings, now: datetime) -> Cal
     return calibration
 
 
+def saturation_gap(settings: RiskSettings) -> float:
+    """How far below 1 a story's spread must be for its growth to still matter to a mention.
+
+    Spread lifts effective reach by at most ``spread_weight · Δspread``, and risk grows with
+    effective reach ``r`` by ``r^b``, whose slope is at most ``b`` for ``b ≥ 1`` and, for
+    ``b < 1``, at most ``b · (spread_weight / 2)^(b − 1)`` once spread is past ½ (``r`` is at
+    least ``spread_weight · spread``). So a mention scored at spread ``s`` is within
+    ``rescore_min_change`` of its exact risk whatever its story does next when
+    ``1 − s`` is below the gap returned here (at most ½).
+    """
+    c = settings.combine
+    w = max(c.spread_weight, 1e-9)
+    b = max(c.reach_exponent, 1e-9)
+    slope = b if b >= 1.0 else b * (w / 2.0) ** (b - 1.0)
+    lift = max(c.competitor_factor, 1.0) * w * slope
+    return min(0.5, settings.rescore_min_change / lift)
+
+
 def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
@@ -470,7 +489,7 @@ _PENDING = """
     WHERE coalesce(p.published_at, p.first_seen_at) >= ?
       AND (last.at IS NULL
            OR EXISTS (SELECT 1 FROM snapshots s WHERE s.post_id = pb.post_id AND s.at > last.at)
-           OR (p.story_id IS NOT NULL AND last.harm >= ? AND EXISTS (
+           OR (p.story_id IS NOT NULL AND last.harm >= ? AND last.spread < ? AND EXISTS (
                SELECT 1 FROM posts o WHERE o.story_id = p.story_id AND o.first_seen_at > last.at))
            {assessed})
     ORDER BY last.at IS NOT NULL, last.risk DESC, coalesce(p.published_at, p.first_seen_at) DESC,
@@ -513,18 +532,21 @@ def score_pending(
     batch = settings.score_batch if limit is None else limit
     # A story's growth changes only spread, and risk = harm^a x reach^b with reach <= 1: a
     # mention whose harm keeps it below the lowest severity whatever the spread is not
-    # rescored for its story alone (big syndicated stories would otherwise rescore every
-    # mention on every new copy). Its own snapshots or a new assessment still rescore it.
+    # rescored for its story alone, nor one whose story's spread is so close to 1 that no
+    # growth can move its risk by rescore_min_change (big syndicated stories would otherwise
+    # rescore every mention on every new copy). Its own snapshots or a new assessment still
+    # rescore it.
     ceiling = settings.severity.info / max(settings.combine.competitor_factor, 1.0)
     story_harm = ceiling ** (1.0 / max(settings.combine.harm_exponent, 1e-9))
     pending = store.conn.execute(
         _PENDING.format(assessed=assessed, limit=f"LIMIT {int(batch)}" if batch > 0 else ""),
-        (horizon, story_harm),
+        (horizon, story_harm, 1.0 - saturation_gap(settings)),
     ).fetchall()
     post_ids = sorted({row[0] for row in pending})
     snapshots = _snapshots_of(store, post_ids)
     assessments = _assessments_of(store, post_ids) if has_assessments else {}
     stories = _story_mentions_of(store, sorted({row[9] for row in pending if row[9]}))
+    spreads: dict[str, Spread] = {}
     events: list[RiskEvent] = []
     minimum = severity_rank(settings.event_min_severity)
     rows_out: list[tuple[Any, ...]] = []
@@ -556,9 +578,15 @@ def score_pending(
         else:
             harm = lexicon.assess([" ".join(filter(None, [title, text]))], [lang])[0]
         mentions = stories.get(story_id) if story_id else None
-        if not mentions:
-            mentions = [Mention(source, lang, site, parse_iso(first_seen))]
-        spread = spread_of(mentions, settings.spread)
+        if mentions:
+            # One story's spread is the same for each of its mentions: summarised once a run.
+            spread = spreads.get(story_id)
+            if spread is None:
+                spread = spreads[story_id] = spread_of(mentions, settings.spread)
+        else:
+            spread = spread_of(
+                [Mention(source, lang, site, parse_iso(first_seen))], settings.spread
+            )
         score = score_post(
             facts,
             harm,

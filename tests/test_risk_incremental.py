@@ -8,7 +8,7 @@ from pathlib import Path
 from monitor.config import parse_config
 from monitor.forecast import learn_calibration
 from monitor.records import Post, Snapshot, isoformat
-from monitor.risk import calibration_cutoff, score_pending, stored_calibration
+from monitor.risk import calibration_cutoff, saturation_gap, score_pending, stored_calibration
 from monitor.risk_settings import RiskSettings, risk_settings
 from monitor.store import Store
 
@@ -217,3 +217,42 @@ def test_burst_history_survives_purged_posts_and_old_archives_are_recounted(
         assert store.count("burst_hours") == 5 + 1 + 1  # hours 24..28, the spike hour, hour 30
         assert store.conn.execute("SELECT counted FROM burst_state").fetchone() == (1,)
         assert _bursts(store) == found
+
+
+def test_a_saturated_story_no_longer_rescores_its_mentions_on_each_new_copy(store: Store) -> None:
+    """Past the saturation gap no copy can move a mention's risk by rescore_min_change, so a
+    syndicated story's growth stops rescoring its earlier mentions; its mentions' own new
+    engagement still does, with the story's current spread."""
+    config = _config({})
+    settings = risk_settings(config)
+    gap = saturation_gap(settings)
+    assert 0.0 < gap <= 0.5
+    _post(store, "angry", T0, "refused my refund, my lawyer is on it, never again")
+    store.conn.execute("UPDATE posts SET story_id = 'st-1'")
+    store.conn.commit()
+
+    def grow(first: int, count: int, at: datetime) -> None:
+        for n in range(first, first + count):
+            _post(store, f"copy{n}", at, "refused my refund, my lawyer is on it")
+        store.conn.execute("UPDATE posts SET story_id = 'st-1'")
+        store.conn.commit()
+
+    grow(0, 2, T0 + timedelta(minutes=1))
+    score_pending(store, config, T0 + timedelta(minutes=2), limit=0)
+    angry = "SELECT at, spread FROM risk_scores WHERE post_id = 'reddit:angry' ORDER BY at"
+    assert store.conn.execute(angry).fetchall()[-1][1] < 1.0 - gap
+    grow(2, 1, T0 + timedelta(minutes=3))
+    score_pending(store, config, T0 + timedelta(minutes=4), limit=0)
+    assert len(store.conn.execute(angry).fetchall()) == 2  # a small story: rescored on growth
+    grow(3, 400, T0 + timedelta(minutes=5))
+    score_pending(store, config, T0 + timedelta(minutes=6), limit=0)
+    scores = store.conn.execute(angry).fetchall()
+    assert len(scores) == 3 and scores[-1][1] >= 1.0 - gap  # rescored once more: now saturated
+    done = store.conn.execute("SELECT count(*) FROM risk_scores").fetchone()[0]
+    grow(403, 1, T0 + timedelta(minutes=7))
+    score_pending(store, config, T0 + timedelta(minutes=8), limit=0)
+    after = store.conn.execute("SELECT count(*) FROM risk_scores").fetchone()[0]
+    assert after == done + 1  # only the new copy's first score
+    store.add_snapshot("reddit:angry", Snapshot(T0 + timedelta(minutes=9), likes=900))
+    score_pending(store, config, T0 + timedelta(minutes=10), limit=0)
+    assert len(store.conn.execute(angry).fetchall()) == 4  # its own engagement still counts
