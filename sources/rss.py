@@ -8,9 +8,11 @@ harmless encoding overrides), a feed with no entries and a bozo error does.
 from __future__ import annotations
 
 import hashlib
+import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import feedparser
@@ -92,6 +94,41 @@ def site_cached(url: str | None, hosts: dict[str, str]) -> str:
     if site is None:
         site = hosts[key] = site_of(url)
     return site
+
+
+_RFC822 = re.compile(
+    r"(?:(?:mon|tue|wed|thu|fri|sat|sun),\s+)?(\d{1,2}) (jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+    r" (\d{4}) (\d{2}):(\d{2}):(\d{2}) (gmt|ut|utc|z|[+-]\d{4})",
+    re.IGNORECASE,
+)
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
+
+
+def _rfc822_date(value: str) -> time.struct_time | None:
+    """feedparser's own reading of the form nearly every RSS feed writes (``Mon, 02 Nov 2026
+    09:00:00 GMT`` or ``+0100``), without first trying its other formats one by one; anything
+    else returns None and goes on to feedparser's handlers (registered below, so tried first)."""
+    found = _RFC822.fullmatch(value.strip())
+    if found is None:
+        return None
+    day, month, year, hour, minute, second, zone = found.groups()
+    offset = timedelta(0)
+    if zone[0] in "+-":
+        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:]))
+        if zone[0] == "-":
+            offset = -offset
+    stamp = datetime(
+        int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second)
+    )
+    return (stamp - offset).utctimetuple()
+
+
+feedparser.registerDateHandler(_rfc822_date)
 
 
 def _int(value: Any) -> int | None:
