@@ -7,7 +7,10 @@ with SQLite's default settings
 (rollback journal, synchronous=FULL) that commits one transaction per row — both measured in the
 same run, doing the same parsing and matching in one process.
 
-    python benchmarks/bench_ingest.py [--items 50000] [--baseline-items 5000]
+Both run in turns (``--rounds``, default 3), so that the machine's noise falls on both alike;
+the rates are pooled over the rounds.
+
+    python benchmarks/bench_ingest.py [--items 50000] [--baseline-items 5000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -184,15 +187,33 @@ def main() -> None:
         default=5_000,
         help="the per-row baseline is slow; measure its rate on fewer items",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="groundswell and the baseline run in turns this many times (the machine's noise "
+        "then falls on both alike); rates are pooled over the rounds",
+    )
     args = parser.parse_args()
     feeds = make_feeds(args.items, per_feed=500)
     baseline_feeds = make_feeds(args.baseline_items, per_feed=500, seed=8)
+    runs: list[tuple[int, float, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        n, seconds = run_backfill(feeds, Path(tmp) / "fast.db")
+        for round_ in range(max(1, args.rounds)):
+            n, seconds = run_backfill(feeds, Path(tmp) / f"fast{round_}.db")
+            bn, bseconds = run(
+                baseline_feeds, Path(tmp) / f"naive{round_}.db", per_row=True, label="baseline"
+            )
+            runs.append((n, seconds, bn, bseconds))
+            print(
+                f"round {round_ + 1}: groundswell {n / seconds:,.0f} items/s, "
+                f"baseline {bn / bseconds:,.0f} items/s, {n / seconds / (bn / bseconds):.1f}x"
+            )
         sn, sseconds = run(feeds, Path(tmp) / "serial.db", per_row=False, label="one process")
-        bn, bseconds = run(baseline_feeds, Path(tmp) / "naive.db", per_row=True, label="baseline")
+    n, seconds = sum(r[0] for r in runs), sum(r[1] for r in runs)
+    bn, bseconds = sum(r[2] for r in runs), sum(r[3] for r in runs)
     rate, base_rate = n / seconds, bn / bseconds
-    print(f"groundswell ingest: {n} items in {seconds:.1f} s")
+    print(f"groundswell ingest: {n} items in {seconds:.1f} s over {len(runs)} rounds")
     print(f"groundswell: {rate:,.0f} items/s")
     print(f"groundswell, one process (the poll path): {sn / sseconds:,.0f} items/s")
     print(f"baseline (SQLite defaults, one transaction per row): {base_rate:,.0f} items/s")
