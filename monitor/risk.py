@@ -489,7 +489,7 @@ _PENDING = """
     WHERE coalesce(p.published_at, p.first_seen_at) >= ?
       AND (last.at IS NULL
            OR EXISTS (SELECT 1 FROM snapshots s WHERE s.post_id = pb.post_id AND s.at > last.at)
-           OR (p.story_id IS NOT NULL AND last.harm >= ? AND last.spread < ? AND EXISTS (
+           OR (p.story_id IS NOT NULL AND last.harm >= ? AND coalesce(last.spread, 0) < ? AND EXISTS (
                SELECT 1 FROM posts o WHERE o.story_id = p.story_id AND o.first_seen_at > last.at))
            {assessed})
     ORDER BY last.at IS NOT NULL, last.risk DESC, coalesce(p.published_at, p.first_seen_at) DESC,
