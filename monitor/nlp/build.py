@@ -48,7 +48,7 @@ __all__ = [
 DEFAULT_MODEL_ID = "groundswell/e5-small-sentiment-complaint"
 # Bump when the recipe (data, conversion, training) changes: a new folder is built and
 # stored assessments are attributed to the new version.
-BUILD_VERSION = "2"
+BUILD_VERSION = "3"
 MANIFEST = "manifest.json"
 _CHUNK = 1 << 20
 

@@ -29,7 +29,7 @@ __all__ = [
 
 SENTIMENTS: tuple[str, str, str] = ("negative", "neutral", "positive")
 LANGUAGES: tuple[str, ...] = ("en", "de", "es", "pl", "ru", "fr", "it", "pt")
-SHARED_SCENARIOS = 152
+SHARED_SCENARIOS = 158
 _SHORT = {"neg": "negative", "neu": "neutral", "pos": "positive"}
 Split = Literal["train", "dev", "test", "all"]
 
