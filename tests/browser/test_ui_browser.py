@@ -113,9 +113,27 @@ def _shot(driver: object, name: str) -> None:
 
 
 def _wait_url(driver: object, fragment: str) -> None:
+    """Wait until the browser is on a URL containing ``fragment`` and that page has loaded (the
+    URL changes when the navigation starts, while the old page may still be in place)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 15).until(lambda d: fragment in d.current_url)
+    WebDriverWait(driver, 15).until(
+        lambda d: (
+            fragment in d.current_url
+            and d.execute_script("return document.readyState") == "complete"
+        )
+    )
+
+
+def _wait_text(driver: object, by: str, selector: str, expected: str) -> None:
+    """Wait until the element's text contains ``expected``, finding it again if the page it was
+    found on is replaced meanwhile."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(
+        driver, 15, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(lambda d: expected in d.find_element(by, selector).text)
 
 
 def test_review_flow_in_chromium(served: Served, browser: object) -> None:
@@ -130,7 +148,7 @@ def test_review_flow_in_chromium(served: Served, browser: object) -> None:
     d.find_element(By.ID, "username").send_keys("maria")  # type: ignore[attr-defined]
     d.find_element(By.ID, "password").send_keys(PASSWORD + Keys.ENTER)  # type: ignore[attr-defined]
     _wait_url(d, served.url + "/")
-    assert d.find_element(By.TAG_NAME, "h1").text == "Inbox"  # type: ignore[attr-defined]
+    _wait_text(d, By.TAG_NAME, "h1", "Inbox")
     assert d.title != "pwned"  # type: ignore[attr-defined]
     _shot(d, "inbox")
 
@@ -163,7 +181,7 @@ def test_review_flow_in_chromium(served: Served, browser: object) -> None:
         box.click()
     d.find_element(By.CSS_SELECTOR, "#label-form button[type=submit]").click()  # type: ignore[attr-defined]
     _wait_url(d, "notice=")
-    assert "Label saved" in d.find_element(By.CSS_SELECTOR, ".notice").text  # type: ignore[attr-defined]
+    _wait_text(d, By.CSS_SELECTOR, ".notice", "Label saved")
 
     # Resolve an alert on the alerts page.
     d.get(served.url + "/alerts")  # type: ignore[attr-defined]
