@@ -546,7 +546,8 @@ def score_pending(
     snapshots = _snapshots_of(store, post_ids)
     assessments = _assessments_of(store, post_ids) if has_assessments else {}
     stories = _story_mentions_of(store, sorted({row[9] for row in pending if row[9]}))
-    spreads: dict[str, Spread] = {}
+    # One story's spread is the same for each of its mentions: summarised once a run.
+    spreads = {story: spread_of(mentions, settings.spread) for story, mentions in stories.items()}
     events: list[RiskEvent] = []
     minimum = severity_rank(settings.event_min_severity)
     rows_out: list[tuple[Any, ...]] = []
@@ -577,13 +578,8 @@ def score_pending(
             )
         else:
             harm = lexicon.assess([" ".join(filter(None, [title, text]))], [lang])[0]
-        mentions = stories.get(story_id) if story_id else None
-        if mentions:
-            # One story's spread is the same for each of its mentions: summarised once a run.
-            spread = spreads.get(story_id)
-            if spread is None:
-                spread = spreads[story_id] = spread_of(mentions, settings.spread)
-        else:
+        spread = spreads.get(story_id) if story_id else None
+        if spread is None:
             spread = spread_of(
                 [Mention(source, lang, site, parse_iso(first_seen))], settings.spread
             )
