@@ -10,10 +10,8 @@ nothing twice.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +26,6 @@ __all__ = ["BackfillReport", "backfill", "feed_files"]
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf", ".feed")
 BATCH_ITEMS = 2_000  # matched items per transaction (whole files; a big file is one batch)
-BULK_CHECKPOINT_PAGES = 4_096  # WAL pages (16 MiB) between checkpoints during a backfill
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +128,7 @@ def backfill(
         pending.clear()
         pending_files.clear()
 
-    with _bulk_checkpoints(store):
+    with store.deferred_checkpoints():
         for name, count, found, error in results():
             if error:
                 errors.append(error)
@@ -143,18 +140,3 @@ def backfill(
                 flush()
         flush()
     return BackfillReport(len(jobs), items, matched, new, tuple(errors))
-
-
-@contextmanager
-def _bulk_checkpoints(store: Store) -> Iterator[None]:
-    """Checkpoint the WAL less often while bulk loading, and once at the end (SQLite files)."""
-    if store.path == ":memory:" or not isinstance(store.conn, sqlite3.Connection):
-        yield
-        return
-    previous = int(store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-    store.conn.execute(f"PRAGMA wal_autocheckpoint = {max(previous, BULK_CHECKPOINT_PAGES)}")
-    try:
-        yield
-    finally:
-        store.conn.execute(f"PRAGMA wal_autocheckpoint = {previous}")
-        store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -150,9 +150,13 @@ def poll(
 
     done: queue.SimpleQueue[int] = queue.SimpleQueue()
     stored: dict[int, SourceReport] = {}
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="collect"
-    ) as pool:
+    # One WAL checkpoint at the end of the round instead of one every few stored results.
+    with (
+        store.deferred_checkpoints(),
+        ThreadPoolExecutor(
+            max_workers=max(1, min(workers, len(jobs) or 1)), thread_name_prefix="collect"
+        ) as pool,
+    ):
         started: list[float] = []
         futures: list[Future[tuple[Collected, list[tuple[Post, list[str]]]]]] = []
         for index, (_, target, state, collector) in enumerate(jobs):

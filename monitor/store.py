@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 _CHUNK = 500  # stays under SQLite's host-parameter limit for IN (...) lists
+BULK_CHECKPOINT_PAGES = 4_096  # WAL pages (16 MiB) between checkpoints during bulk writes
 
 
 class ReadOnlyError(RuntimeError):
@@ -174,6 +175,25 @@ class Store:
 
         with FileLock(f"{self.path}.{name}.lock"):
             yield self.conn
+
+    @contextmanager
+    def deferred_checkpoints(self, pages: int = BULK_CHECKPOINT_PAGES) -> Iterator[None]:
+        """Checkpoint the WAL at most every ``pages`` pages during bulk writes (a poll, a
+        backfill), and once at the end: several small checkpoints, each with its own sync, cost
+        more than one. SQLite files only; nested sections leave it to the outermost."""
+        if self.path == ":memory:" or not isinstance(self.conn, sqlite3.Connection):
+            yield
+            return
+        previous = int(self.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        if previous >= pages:  # an enclosing section (or the configuration) already spaces them
+            yield
+            return
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA wal_autocheckpoint = {previous}")
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def schema_version(self) -> int:
         if not self.db["schema_migrations"].exists():

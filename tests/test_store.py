@@ -191,3 +191,28 @@ def test_exclusive_section_waits_for_its_name_but_blocks_no_writer(tmp_path: Pat
         worker.join(5)
         assert not worker.is_alive()
     assert order == ["first", "second"]
+
+
+def test_deferred_checkpoints_space_them_out_and_checkpoint_once_at_the_end(store: Store) -> None:
+    def autocheckpoint() -> int:
+        return int(store.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    with store.deferred_checkpoints(pages=5_000):
+        assert autocheckpoint() == 5_000
+        with store.deferred_checkpoints(pages=5_000):  # nested: left to the outer section
+            store.upsert_posts([(post("1"), ["Acme"])])
+        assert autocheckpoint() == 5_000
+        store.upsert_posts([(post("2"), ["Acme"])])
+    store.conn.set_trace_callback(None)
+    assert autocheckpoint() == 1000  # restored
+    assert statements.count("PRAGMA wal_checkpoint(PASSIVE)") == 1
+    wal, done = store.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1:]
+    assert wal == done  # and the final checkpoint copied them all
+
+
+def test_deferred_checkpoints_do_nothing_for_an_archive_in_memory() -> None:
+    with Store.open(":memory:") as archive, archive.deferred_checkpoints():
+        archive.upsert_posts([(post("1"), ["Acme"])])
+        assert archive.count("posts") == 1
