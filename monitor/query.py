@@ -134,16 +134,47 @@ class _Field:
 class PreparedDocument:
     """A document tokenized once, so that many queries (one per brand) can test it cheaply."""
 
-    __slots__ = ("author", "lang", "site_hosts", "site_tokens", "source", "text", "title")
+    __slots__ = (
+        "_author",
+        "_raw",
+        "_site_hosts",
+        "_site_tokens",
+        "lang",
+        "source",
+        "text",
+        "title",
+    )
 
     def __init__(self, doc: Document) -> None:
         self.title = _Field(doc.title)
         self.text = _Field(doc.text)
-        self.author = _Field(doc.author)
-        self.site_tokens = tuple(tokens(doc.site)) if doc.site else ()
-        self.site_hosts = tuple(_host(part) for part in fold(doc.site).split())
         self.lang = fold(doc.lang.strip())
         self.source = fold(doc.source.strip())
+        # The author and site are read by few queries (``author:``, ``site:``): prepared on
+        # first use.
+        self._raw = doc
+        self._author: _Field | None = None
+        self._site_tokens: tuple[str, ...] | None = None
+        self._site_hosts: tuple[str, ...] | None = None
+
+    @property
+    def author(self) -> _Field:
+        if self._author is None:
+            self._author = _Field(self._raw.author)
+        return self._author
+
+    @property
+    def site_tokens(self) -> tuple[str, ...]:
+        if self._site_tokens is None:
+            site = self._raw.site
+            self._site_tokens = tuple(tokens(site)) if site else ()
+        return self._site_tokens
+
+    @property
+    def site_hosts(self) -> tuple[str, ...]:
+        if self._site_hosts is None:
+            self._site_hosts = tuple(_host(part) for part in fold(self._raw.site).split())
+        return self._site_hosts
 
     def fields(self, scope: TextField) -> tuple[_Field, ...]:
         if scope == "body":

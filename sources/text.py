@@ -61,8 +61,10 @@ class _TextExtractor(HTMLParser):
 
 def clean_text(text: str) -> str:
     """Collapse runs of spaces, keep paragraph breaks, drop control characters."""
-    text = _CONTROL.sub("", text)
-    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    text = _SPACES.sub(" ", _CONTROL.sub("", text))  # spaces never span a line break
+    if "\n" not in text:  # one line (a title, most short posts)
+        return text.strip()
+    lines = [line.strip() for line in text.split("\n")]
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 
 

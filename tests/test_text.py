@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -88,3 +89,42 @@ def test_which_markup_takes_the_fast_path(markup: str, fast: bool) -> None:
 def test_text_of_a_typical_summary() -> None:
     markup = "<p>Refund refused &amp; no reply</p><p>never <b>again</b></p>"
     assert html_to_text(markup) == "Refund refused & no reply\n\nnever again"
+
+
+def _clean_text_line_by_line(text: str) -> str:
+    """The plain statement of clean_text: control characters out, each line's spaces
+    collapsed and trimmed, runs of blank lines as one paragraph break."""
+    text = re.sub(r"[\x00-\x08\x0b-\x1f]", "", text)
+    lines = [re.sub(r"[ \t\r\f\v\u00a0]+", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n\s*\n+", "\n\n", "\n".join(lines)).strip()
+
+
+TEXT_PIECES = [
+    "Refund",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\n\n",
+    "\r\n",
+    "\u00a0",
+    "\u2003",
+    "\x0b",
+    "\x0c",
+    "\x01",
+    "\x1f",
+    "Łódź",
+    "возврат",
+    " never again ",
+    "\u3000",
+    "\x85",
+    "\u2028",
+    "é",
+]
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_clean_text_is_the_line_by_line_rule(seed: int) -> None:
+    rng = random.Random(seed)
+    text = "".join(rng.choices(TEXT_PIECES, k=rng.randint(0, 16)))
+    assert clean_text(text) == _clean_text_line_by_line(text), repr(text)
