@@ -7,7 +7,8 @@
    b. End to end with the real pipeline (``monitor.pipeline.poll``: fetch, parse and brand
       matching on the worker threads; one writer storing results as they finish, with their
       cursors, and assigning stories in batches), each into a fresh archive, sequential (one
-      worker) vs concurrent. Both must leave every stored post in a story.
+      worker) vs concurrent, in turns for ``--rounds`` rounds (times pooled). Every poll must
+      leave every stored post in a story.
    Reports polls/s, items/s and both speed-ups; the per-host peak of requests in flight, seen by
    the servers themselves, must stay within the configured concurrency.
 
@@ -24,7 +25,7 @@
    how many copies landed with their original.
 
     python benchmarks/bench_collect.py [--items 100000] [--latency 20-50] [--per-host 4]
-                                       [--workers 20] [--hosts-in-process]
+                                       [--workers 20] [--rounds 3] [--hosts-in-process]
 """
 
 from __future__ import annotations
@@ -323,6 +324,12 @@ def main() -> None:
     parser.add_argument("--per-host", type=int, default=4, help="requests in flight per host")
     parser.add_argument("--workers", type=int, default=20, help="concurrent pipeline workers")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="end-to-end polls of each kind, in turns, each into a fresh archive (times pooled)",
+    )
+    parser.add_argument(
         "--hosts-in-process",
         action="store_true",
         help="run the fake hosts as threads of this process (the setup before they had their own)",
@@ -346,20 +353,37 @@ def main() -> None:
         bar.update(1)
         return phase
 
-    bar = tqdm(total=4, desc="polling phases", unit="phase")
+    rounds = max(1, args.rounds)
+    bar = tqdm(total=2 + 2 * rounds, desc="polling phases", unit="phase")
+    seq_runs: list[tuple[float, int, int, float]] = []
+    conc_runs: list[tuple[float, int, int, float]] = []
     try:
         col_seq_time, col_seq_items = checked(_run_collect(hosts.urls, args.per_host, 1))
         col_time, col_items = checked(_run_collect(hosts.urls, args.per_host, args.workers))
         with tempfile.TemporaryDirectory() as tmp:
-            seq_time, seq_items, seq_rows, seq_cpu = checked(
-                _run_polls(hosts.urls, args.per_host, 1, Path(tmp) / "seq.db")
-            )
-            conc_time, conc_items, conc_rows, conc_cpu = checked(
-                _run_polls(hosts.urls, args.per_host, args.workers, Path(tmp) / "conc.db")
-            )
+            for round_ in range(rounds):  # in turns: the machine's noise falls on both alike
+                seq_runs.append(
+                    checked(_run_polls(hosts.urls, args.per_host, 1, Path(tmp) / f"s{round_}.db"))
+                )
+                conc_runs.append(
+                    checked(
+                        _run_polls(
+                            hosts.urls, args.per_host, args.workers, Path(tmp) / f"c{round_}.db"
+                        )
+                    )
+                )
+                tqdm.write(
+                    f"round {round_ + 1}: pipeline sequential {seq_runs[-1][0]:.2f} s, "
+                    f"concurrent {conc_runs[-1][0]:.2f} s, "
+                    f"{seq_runs[-1][0] / conc_runs[-1][0]:.1f}x"
+                )
     finally:
         bar.close()
         hosts.stop()
+    seq_time, conc_time = sum(r[0] for r in seq_runs), sum(r[0] for r in conc_runs)
+    seq_items, conc_items = sum(r[1] for r in seq_runs), sum(r[1] for r in conc_runs)
+    seq_rows, conc_rows = seq_runs[-1][2], conc_runs[-1][2]
+    seq_cpu, conc_cpu = sum(r[3] for r in seq_runs), sum(r[3] for r in conc_runs)
 
     rng = random.Random(7)
     items, truth = _synthetic_items(args.items, rng)
@@ -382,15 +406,24 @@ def main() -> None:
     print(f"fake hosts: {'threads of this process' if args.hosts_in_process else 'own process'}")
     print(f"collect sequential: {col_seq_time:.2f} s, {col_seq_items} items")
     print(f"collect concurrent ({args.workers} workers): {col_time:.2f} s, {col_items} items")
-    print(f"pipeline sequential: {seq_time:.2f} s, {seq_items} items fetched, {seq_rows} stored")
-    print(f"pipeline concurrent: {conc_time:.2f} s, {conc_items} items fetched, {conc_rows} stored")
+    print(
+        f"pipeline sequential: {seq_time:.2f} s over {rounds} polls, {seq_items} items fetched, "
+        f"{seq_rows} stored per poll"
+    )
+    print(
+        f"pipeline concurrent: {conc_time:.2f} s over {rounds} polls, {conc_items} items "
+        f"fetched, {conc_rows} stored per poll"
+    )
     print(f"pipeline CPU (this process): sequential {seq_cpu:.2f} s, concurrent {conc_cpu:.2f} s")
     print(f"load average: {load_before} before, {_load()} after")
     print(f"peak requests in flight per host: {max(peaks)} (limit {args.per_host})")
     print(f"sequential polls/s {pairs / col_seq_time:.1f}")
     print(f"polls/s {pairs / col_time:.1f}")
     print(f"items/s {col_items / col_time:.0f}")
-    print(f"pipeline polls/s {pairs / conc_time:.1f} (sequential {pairs / seq_time:.1f})")
+    print(
+        f"pipeline polls/s {pairs * rounds / conc_time:.1f} "
+        f"(sequential {pairs * rounds / seq_time:.1f})"
+    )
     print(f"pipeline items/s {conc_items / conc_time:.0f}")
     print(f"pipeline end-to-end speedup {seq_time / conc_time:.1f}x")
     print(f"clustering {len(items)} items {cluster_time:.1f} s")
