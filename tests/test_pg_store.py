@@ -334,3 +334,10 @@ def test_exclusive_sections_run_one_after_another(pg_archive: str) -> None:
         worker.join(5)
         assert not worker.is_alive()
     assert seen == [1]
+
+
+def test_every_public_method_of_the_sqlite_archive_exists_on_postgresql() -> None:
+    missing = [
+        name for name in dir(Store) if not name.startswith("_") and not hasattr(PgStore, name)
+    ]
+    assert missing == []

@@ -128,6 +128,12 @@ class PgStore:
             conn.raw.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"groundswell:{name}",))
             yield conn
 
+    @contextmanager
+    def deferred_checkpoints(self, pages: int = 0) -> Iterator[None]:
+        """Nothing to do: the PostgreSQL server schedules its own checkpoints (``Store`` spaces
+        out SQLite's WAL checkpoints during bulk writes)."""
+        yield
+
     def schema_version(self) -> int:
         if not self.db["schema_migrations"].exists():
             return 0
