@@ -24,6 +24,7 @@ from monitor.urls import canonical_url, site_of
 from sources.base import Collected, Collector
 from sources.dates import parse_date
 from sources.errors import BlockedError, ParseError
+from sources.feedparser_tuning import install as install_feedparser_tuning
 from sources.http import FetchResponse
 from sources.text import clean_text, html_to_text
 
@@ -129,6 +130,7 @@ def _rfc822_date(value: str) -> time.struct_time | None:
 
 
 feedparser.registerDateHandler(_rfc822_date)
+install_feedparser_tuning()  # same results, ~20% less time per item (see that module)
 
 
 def _int(value: Any) -> int | None:
